@@ -1,0 +1,7 @@
+"""`python -m rnncalc` is the `rnncalc` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

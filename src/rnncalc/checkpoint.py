@@ -1,0 +1,126 @@
+"""Checkpoints: a directory of `config.json` (everything that is not a tensor) and
+`model.safetensors` (the weights). Nothing is ever pickled or unpickled, so
+opening a checkpoint cannot run code. Files are written to a temporary name and
+renamed into place, so a crash never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
+
+from .config import ConfigError, ModelConfig, TaskConfig, TrainConfig
+from .model import Seq2Seq
+from .vocab import Vocab, VocabError
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, malformed, from a newer version, or not ours."""
+
+
+@dataclass
+class Checkpoint:
+    """A model with everything needed to rebuild and use it."""
+
+    model: Seq2Seq
+    task: TaskConfig
+    train: TrainConfig
+    vocab: Vocab = field(default_factory=Vocab)
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def model_cfg(self) -> ModelConfig:
+        return self.model.cfg
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Call write(tmp_path), then rename tmp_path over path."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(directory: str | os.PathLike, ckpt: Checkpoint) -> Path:
+    """Write ckpt into directory (created if needed); config.json goes last."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "vocab": ckpt.vocab.to_dict(),
+        "task": ckpt.task.to_dict(),
+        "model": ckpt.model_cfg.to_dict(),
+        "train": ckpt.train.to_dict(),
+        "metrics": ckpt.metrics,
+        "torch_version": torch.__version__,
+    }
+    _atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_model(ckpt.model, tmp))
+    text = json.dumps(meta, indent=2) + "\n"
+    _atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
+    return directory
+
+
+def read_config(directory: str | os.PathLike) -> dict:
+    """Parse and check config.json; raises CheckpointError naming the file and the problem."""
+    path = Path(directory) / CONFIG_FILE
+    try:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: not found (is {directory} a checkpoint directory?)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: not readable JSON: {e}") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: expected a JSON object")
+    expected = {"format_version", "vocab", "task", "model", "train", "metrics", "torch_version"}
+    if set(meta) != expected:
+        raise CheckpointError(f"{path}: unknown keys {sorted(set(meta) - expected)}, "
+                              f"missing keys {sorted(expected - set(meta))}")
+    version = meta["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        raise CheckpointError(f"{path}: format version {version!r} is not supported "
+                              f"(this rnncalc reads 1..{FORMAT_VERSION}; a newer rnncalc may read it)")
+    return meta
+
+
+def load(directory: str | os.PathLike) -> Checkpoint:
+    """Rebuild the model from config.json, then load the weights into it (strictly)."""
+    directory = Path(directory)
+    meta = read_config(directory)
+    config_path = directory / CONFIG_FILE
+    try:
+        vocab = Vocab.from_dict(meta["vocab"])
+        task = TaskConfig.from_dict(meta["task"])
+        model_cfg = ModelConfig.from_dict(meta["model"])
+        train_cfg = TrainConfig.from_dict(meta["train"])
+        if model_cfg.vocab_size != len(vocab):
+            raise ConfigError(f"model vocab_size {model_cfg.vocab_size} != vocabulary size {len(vocab)}")
+        missing_ops = set(task.operators) - set(vocab.operators)
+        if missing_ops:
+            raise ConfigError(f"task operators {sorted(missing_ops)} are not in the vocabulary")
+        model = Seq2Seq(model_cfg)
+    except (ConfigError, VocabError, TypeError) as e:
+        raise CheckpointError(f"{config_path}: {e}") from None
+    weights = directory / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CheckpointError(f"{weights}: not found")
+    try:
+        load_model(model, weights, strict=True)
+    except (SafetensorError, RuntimeError, ValueError, OSError) as e:
+        raise CheckpointError(f"{weights}: not a valid weights file for this config: {e}") from None
+    model.eval()
+    return Checkpoint(model, task, train_cfg, vocab, meta["metrics"])

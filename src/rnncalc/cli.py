@@ -1,0 +1,179 @@
+"""The `rnncalc` command: train | eval | sample | calc | viz. Each subcommand calls one public function.
+
+User errors print one line, `error: ...`, on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from . import checkpoint
+from .calculator import Calculator, ExpressionError, pretrained_path
+from .config import PRESETS, ConfigError, ModelConfig, TrainConfig, preset
+from .model import CELLS
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """Anything the user can fix; reported as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump
+        raise UserError(message)
+
+
+def _add_model_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", metavar="DIR", help="checkpoint directory (default: the shipped model)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rnncalc", description="An encoder-decoder RNN that learned to add.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a model (flags override the preset)")
+    t.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    t.add_argument("--cell", choices=sorted(CELLS))
+    for flag, kind in [("--layers", int), ("--hidden", int), ("--embed", int), ("--dropout", float),
+                       ("--epochs", int), ("--batch-size", int), ("--lr", float), ("--train-size", int),
+                       ("--test-size", int), ("--seed", int)]:
+        t.add_argument(flag, type=kind)
+    t.add_argument("--out", metavar="DIR", help="where best/ and final/ checkpoints go (default runs/PRESET)")
+    t.add_argument("--logdir", metavar="DIR", help="TensorBoard log directory (default OUT/tb)")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    e = sub.add_parser("eval", help="free-running exact-match accuracy")
+    _add_model_arg(e)
+    e.add_argument("--samples", type=int, default=10_000, help="random expressions to test (default 10000)")
+    e.add_argument("--exhaustive", action="store_true", help="test every expression the model's task allows")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    s = sub.add_parser("sample", help="print truth against prediction for random expressions")
+    _add_model_arg(s)
+    s.add_argument("-n", type=int, default=20)
+    s.add_argument("--seed", type=int, default=0)
+
+    c = sub.add_parser("calc", help="answer expressions; '-' reads one per line from stdin")
+    _add_model_arg(c)
+    c.add_argument("expressions", nargs="*", metavar="EXPR")
+    c.add_argument("--file", metavar="PATH", help="read one expression per line from a file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except (UserError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _load(args) -> checkpoint.Checkpoint:
+    return checkpoint.load(args.model or pretrained_path())
+
+
+def cmd_train(args) -> int:
+    from .train import train
+
+    task, model_cfg, train_cfg = preset(args.preset)
+    model_cfg = _override(model_cfg, args, ModelConfig)
+    train_cfg = _override(train_cfg, args, TrainConfig)
+    out = Path(args.out or f"runs/{args.preset}")
+    logdir = Path(args.logdir) if args.logdir else out / "tb"
+    print(f"training preset {args.preset!r} -> {out}  (TensorBoard: tensorboard --logdir {logdir})")
+    print(f"model: {model_cfg}\ntrain: {train_cfg}")
+    result = train(task, model_cfg, train_cfg, out=out, logdir=logdir, progress=not args.quiet)
+    best = result.best
+    print(f"done in {result.seconds:.1f}s; best free-running test error {best['test_err']:.4f} "
+          f"at epoch {best['epoch']}; saved {out / 'best'} and {out / 'final'}")
+    return 0
+
+
+def _override(cfg, args, cls):
+    """Replace cfg fields with the flags the user gave (flag names are field names, dashed)."""
+    changes = {k: v for k, v in vars(args).items() if v is not None and k in cls.__dataclass_fields__}
+    try:
+        return cfg.replace(**changes)
+    except ConfigError as e:
+        raise UserError(str(e)) from None
+
+
+def cmd_eval(args) -> int:
+    from .data import all_operands, sample_operands
+    from .evaluate import evaluate
+
+    ckpt = _load(args)
+    if args.exhaustive:
+        operands, what = all_operands(ckpt.task), "all"
+    else:
+        if args.samples < 1:
+            raise UserError("--samples must be >= 1")
+        g = torch.Generator().manual_seed(args.seed)
+        operands, what = sample_operands(args.samples, ckpt.task, "uniform", g), "random"
+    m = evaluate(ckpt.model, operands, ckpt.task, ckpt.vocab, teacher_forced=not args.exhaustive,
+                 progress=sys.stderr.isatty())
+    if args.json:
+        print(json.dumps(m.to_dict(), indent=2))
+        return 0
+    print(f"free-running exact match on {what} {m.n:,} expressions: {m.accuracy:.4%} "
+          f"({m.wrong:,} wrong)  [{m.seconds:.1f}s, {m.per_second:,.0f} expr/s]")
+    if m.teacher_forced_wrong is not None:
+        print(f"teacher-forced (true answer prefix fed in; not how the calculator runs): "
+              f"{1 - m.teacher_forced_wrong / m.n:.4%}")
+    for title, table in (("result digits", m.by_length), ("carries", m.by_carries)):
+        cells = "  ".join(f"{k}: {1 - w / n:.4%} of {n:,}" for k, (n, w) in sorted(table.items()))
+        print(f"by {title}: {cells}")
+    for f in m.failures:
+        print(f"  wrong: {f['expr']} = {f['truth']}, model says {f['pred']!r}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from .data import sample_operands
+
+    ckpt = _load(args)
+    calc = Calculator(ckpt.model, ckpt.task, ckpt.vocab)
+    ops = sample_operands(args.n, ckpt.task, "uniform", torch.Generator().manual_seed(args.seed)).tolist()
+    answers = calc.calc_many([f"{a}+{b}" for a, b in ops])
+    wrong = 0
+    for (a, b), got in zip(ops, answers):
+        ok = got == str(a + b)
+        wrong += not ok
+        print(f"{'OK ' if ok else 'BAD'} {a:>{ckpt.task.digits}}+{b:<{ckpt.task.digits}} = {a + b:<5} model: {got}")
+    print(f"{len(ops) - wrong} of {len(ops)} right")
+    return 0
+
+
+def cmd_calc(args) -> int:
+    if args.file:
+        lines = Path(args.file).read_text().splitlines()
+    elif args.expressions == ["-"]:
+        lines = sys.stdin.read().splitlines()
+    else:
+        lines = None
+    if lines is None and not args.expressions:
+        raise UserError("give expressions such as 155+339, '-' to read stdin, or --file PATH")
+    calc = Calculator.load(args.model)
+    if lines is None:
+        labelled = [(repr(e), e) for e in args.expressions]
+    else:  # blank lines are skipped; errors name the line number
+        labelled = [(f"line {i}", line) for i, line in enumerate(lines, 1) if line.strip()]
+    failed = 0
+    for (label, _), result in zip(labelled, calc.try_many([e for _, e in labelled])):
+        if isinstance(result, ExpressionError):
+            failed += 1
+            print(f"error: {label}: {result}" if lines is not None else f"error: {result}", file=sys.stderr)
+        else:
+            print(result)
+    return EXIT_USAGE if failed else 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "calc": cmd_calc}

@@ -1,0 +1,144 @@
+"""Configuration: one frozen dataclass per concern (task, model, training), and the presets.
+
+Every checkpoint stores all three as plain JSON; `from_dict` refuses missing or
+unknown keys so that a stale or hand-edited file fails loudly, not silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+
+
+class ConfigError(ValueError):
+    """A configuration value or dictionary that cannot be used."""
+
+
+SAMPLINGS = ("uniform", "balanced", "notebook")
+
+
+class _Config:
+    """Shared to_dict/from_dict for the frozen config dataclasses below."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        if not isinstance(d, dict):
+            raise ConfigError(f"{cls.__name__} must be a JSON object, got {type(d).__name__}")
+        names = {f.name for f in fields(cls)}
+        unknown, missing = sorted(set(d) - names), sorted(names - set(d))
+        if unknown or missing:
+            raise ConfigError(f"{cls.__name__}: unknown keys {unknown}, missing keys {missing}")
+        return cls(**d)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def _check(self, ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(f"{type(self).__name__}: {message}")
+
+
+@dataclass(frozen=True)
+class TaskConfig(_Config):
+    """What the calculator is asked: two operands of 1..digits digits joined by an operator."""
+
+    digits: int = 3
+    operators: str = "+"
+
+    def __post_init__(self) -> None:
+        self._check(isinstance(self.digits, int) and 1 <= self.digits <= 9, "digits must be 1..9")
+        self._check(self.operators == "+", f"only '+' is supported, got {self.operators!r}")
+
+    @property
+    def src_len(self) -> int:
+        """S: the longest expression, e.g. 7 for '999+999'."""
+        return 2 * self.digits + 1
+
+    @property
+    def tgt_len(self) -> int:
+        """T: the longest answer plus END, e.g. 5 for '1998 '."""
+        return self.digits + 2
+
+    @property
+    def max_operand(self) -> int:
+        return 10**self.digits - 1
+
+    @property
+    def num_pairs(self) -> int:
+        """Size of the whole input space: 1,000,000 for 3 digits."""
+        return (self.max_operand + 1) ** 2
+
+
+@dataclass(frozen=True)
+class ModelConfig(_Config):
+    """The encoder-decoder: cell type, depth, width, input embedding and dropout."""
+
+    cell: str = "lstm"
+    layers: int = 1
+    hidden: int = 128
+    embed: int = 32  # 0 feeds one-hot vectors, as the original notebook did
+    dropout: float = 0.0  # variational dropout on the encoder's recurrent state
+    reverse_input: bool = True  # the encoder reads '155+339' as '933+551'
+    vocab_size: int = 13
+
+    def __post_init__(self) -> None:
+        self._check(self.layers >= 1, "layers must be >= 1")
+        self._check(self.hidden >= 1, "hidden must be >= 1")
+        self._check(self.embed >= 0, "embed must be >= 0 (0 means one-hot)")
+        self._check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
+        self._check(self.vocab_size >= 13, "vocab_size must be >= 13")
+
+
+@dataclass(frozen=True)
+class TrainConfig(_Config):
+    """How to train: data size and sampling, optimisation, schedule and stopping."""
+
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 3e-3
+    lr_schedule: str = "cosine"  # constant | cosine (to lr * min_lr_ratio over all epochs)
+    min_lr_ratio: float = 0.01
+    clip: float = 1.0
+    train_size: int = 60_000
+    test_size: int = 10_000
+    sampling: str = "uniform"  # uniform | balanced operand lengths | notebook (the original's stream)
+    disjoint: bool = True  # distinct training pairs, test pairs never seen in training
+    seed: int = 37
+    stop_at_zero_error: bool = False  # stop once free-running test error is 0
+
+    def __post_init__(self) -> None:
+        self._check(self.epochs >= 1, "epochs must be >= 1")
+        self._check(self.batch_size >= 1, "batch_size must be >= 1")
+        self._check(self.lr > 0, "lr must be > 0")
+        self._check(self.lr_schedule in ("constant", "cosine"), "lr_schedule must be constant or cosine")
+        self._check(0 < self.min_lr_ratio <= 1, "min_lr_ratio must be in (0, 1]")
+        self._check(self.clip > 0, "clip must be > 0")
+        self._check(self.train_size >= 1 and self.test_size >= 1, "sizes must be >= 1")
+        self._check(self.sampling in SAMPLINGS, f"sampling must be one of {SAMPLINGS}")
+
+
+# The original notebook's setup (SPEC section 2), and ours. See README and benchmarks/RESULTS.md.
+PRESETS: dict[str, tuple[TaskConfig, ModelConfig, TrainConfig]] = {
+    "seed": (
+        TaskConfig(),
+        ModelConfig(cell="rnn", layers=3, hidden=100, embed=0, dropout=0.1, reverse_input=False),
+        TrainConfig(epochs=100, batch_size=200, lr=1e-3, lr_schedule="constant", train_size=60_000,
+                    test_size=10_000, sampling="notebook", disjoint=False, seed=37),
+    ),
+    "default": (
+        TaskConfig(),
+        ModelConfig(cell="lstm", layers=1, hidden=128, embed=32, dropout=0.0, reverse_input=True),
+        TrainConfig(epochs=20, batch_size=128, lr=3e-3, lr_schedule="cosine", train_size=200_000,
+                    test_size=10_000, sampling="balanced", disjoint=True, seed=37),
+    ),
+}
+
+
+def preset(name: str) -> tuple[TaskConfig, ModelConfig, TrainConfig]:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}") from None

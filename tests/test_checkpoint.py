@@ -1,0 +1,69 @@
+import json
+
+import pytest
+import torch
+
+from rnncalc import checkpoint
+from rnncalc.checkpoint import Checkpoint, CheckpointError
+from rnncalc.config import ModelConfig, TaskConfig, TrainConfig
+from rnncalc.data import make_batch
+from rnncalc.model import Seq2Seq
+
+
+@pytest.fixture
+def saved(tmp_path, cell):
+    model = Seq2Seq(ModelConfig(cell=cell, layers=2, hidden=10, embed=4)).eval()
+    checkpoint.save(tmp_path / "ck", Checkpoint(model, TaskConfig(), TrainConfig(), metrics={"note": 1}))
+    return tmp_path / "ck", model
+
+
+def test_save_then_load_gives_identical_logits(saved, task, vocab):
+    path, model = saved
+    loaded = checkpoint.load(path)
+    b = make_batch(torch.tensor([[155, 339], [3, 4]]), task, vocab)
+    with torch.no_grad():
+        assert torch.equal(model(b.src, b.src_len, b.tgt_in), loaded.model(b.src, b.src_len, b.tgt_in))
+    assert loaded.model_cfg == model.cfg and loaded.metrics == {"note": 1}
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_config_json_is_readable(saved):
+    path, _ = saved
+    meta = json.loads((path / "config.json").read_text())
+    assert meta["format_version"] == checkpoint.FORMAT_VERSION
+    assert meta["vocab"]["symbols"][:2] == [" ", "0"] and meta["model"]["layers"] == 2
+
+
+def _edit(path, fn):
+    meta = json.loads((path / "config.json").read_text())
+    fn(meta)
+    (path / "config.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("cell", ["lstm"])
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m.update(format_version=99), "format version 99"),
+    (lambda m: m.pop("vocab"), "missing keys \\['vocab'\\]"),
+    (lambda m: m["model"].update(extra=1), "unknown keys \\['extra'\\]"),
+    (lambda m: m["model"].update(hidden=11), "model.safetensors"),
+    (lambda m: m["model"].update(cell="tcn"), "unknown cell 'tcn'"),
+])
+def test_bad_config_is_refused_with_the_file_named(saved, edit, message):
+    path, _ = saved
+    _edit(path, edit)
+    with pytest.raises(CheckpointError, match=message):
+        checkpoint.load(path)
+
+
+@pytest.mark.parametrize("cell", ["gru"])
+def test_truncated_weights_are_refused(saved):
+    path, _ = saved
+    data = (path / "model.safetensors").read_bytes()
+    (path / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        checkpoint.load(path)
+
+
+def test_missing_directory(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        checkpoint.load(tmp_path / "nowhere")

@@ -1,0 +1,65 @@
+import json
+
+import pytest
+import torch
+
+from rnncalc import checkpoint
+from rnncalc.config import ModelConfig, TrainConfig
+from rnncalc.data import make_batch
+from rnncalc.evaluate import evaluate
+from rnncalc.model import Seq2Seq
+from rnncalc.train import masked_loss, train
+
+
+def test_masked_loss_ignores_logits_past_the_length(task, vocab):
+    batch = make_batch(torch.tensor([[1, 1], [500, 600]]), task, vocab)  # "2 " and "1100 "
+    logits = torch.randn(2, 5, 13)
+    changed = logits.clone()
+    changed[0, 2:] = torch.randn(3, 13) * 100  # after "2 " only padding
+    changed[1, 5:] = 0  # nothing past T
+    assert torch.equal(masked_loss(logits, batch), masked_loss(changed, batch))
+    changed[0, 1, 0] += 5  # the END position of "2 " does count
+    assert not torch.equal(masked_loss(logits, batch), masked_loss(changed, batch))
+
+
+def test_tiny_model_overfits_a_tiny_batch(task, vocab):
+    torch.manual_seed(0)
+    model = Seq2Seq(ModelConfig(cell="lstm", hidden=48, embed=16))
+    ops = torch.tensor([[155, 339], [1, 2], [999, 999], [40, 7], [345, 111], [0, 0], [58, 942], [600, 61]])
+    batch = make_batch(ops, task, vocab)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(300):
+        loss = masked_loss(model(batch.src, batch.src_len, batch.tgt_in), batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert evaluate(model, ops, task, vocab).wrong == 0  # free-running, not teacher-forced
+
+
+def test_train_logs_saves_and_reports(tmp_path, task, tiny_model_cfg, tiny_train_cfg):
+    lines = []
+    result = train(task, tiny_model_cfg, tiny_train_cfg, out=tmp_path / "run", logdir=tmp_path / "tb",
+                   log=lines.append, progress=False)
+    assert [r["epoch"] for r in result.history] == [1, 2] and len(lines) == 2
+    assert "free-running" in lines[0] and "teacher-forced" in lines[0]
+    for name in ("best", "final"):
+        meta = json.loads((tmp_path / "run" / name / "config.json").read_text())
+        assert meta["train"] == tiny_train_cfg.to_dict() and len(meta["metrics"]["history"]) >= 1
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    final = checkpoint.load(tmp_path / "run" / "final")
+    torch.testing.assert_close(final.model.state_dict(), result.model.state_dict())
+
+
+def test_training_is_deterministic(task, tiny_model_cfg, tiny_train_cfg):
+    a = train(task, tiny_model_cfg, tiny_train_cfg, log=lambda s: None, progress=False)
+    b = train(task, tiny_model_cfg, tiny_train_cfg, log=lambda s: None, progress=False)
+    for k, v in a.model.state_dict().items():
+        assert torch.equal(v, b.model.state_dict()[k]), k
+    assert [r["loss"] for r in a.history] == [r["loss"] for r in b.history]
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lnlstm"])
+def test_every_cell_trains(task, cell, tiny_train_cfg):
+    result = train(task, ModelConfig(cell=cell, hidden=8, embed=4, dropout=0.2),
+                   tiny_train_cfg.replace(epochs=1), log=lambda s: None, progress=False)
+    assert result.history[0]["loss"] > 0
