@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from rnncalc.config import TaskConfig, TrainConfig
-from rnncalc.data import (all_operands, count_carries, encode_sources, epoch_order, length_mask, make_batch,
-                          make_splits, notebook_operands, num_digits, pair_ids, sample_operands)
+from rnncalc.data import (all_operands, count_carries, draw_training, encode_sources, epoch_order, length_mask,
+                          make_batch, make_splits, notebook_operands, num_digits, pair_ids, sample_operands)
 
 
 @pytest.mark.parametrize("a, b, src, tgt_in, tgt_out", [
@@ -52,7 +52,7 @@ def test_all_operands_covers_each_pair_once(task):
 
 
 def test_sampling_is_seeded(task):
-    for kind in ("uniform", "balanced"):
+    for kind in ("uniform", "balanced", "mixed"):
         a = sample_operands(100, task, kind, torch.Generator().manual_seed(5))
         b = sample_operands(100, task, kind, torch.Generator().manual_seed(5))
         assert torch.equal(a, b) and a.min() >= 0 and a.max() <= 999
@@ -72,18 +72,30 @@ def test_notebook_stream_matches_numpy_legacy():
     assert notebook_operands(1, 37, TaskConfig()).tolist() == [[first[0], first[2]]]
 
 
-def test_seed_preset_splits_have_the_notebook_sizes(task):
-    train, test = make_splits(task, TrainConfig(sampling="notebook", disjoint=False, train_size=600, test_size=100))
-    assert train.shape == (600, 2) and test.shape == (100, 2)
-    assert torch.equal(torch.cat([train, test]), notebook_operands(700, 37, task))
+def test_seed_preset_splits_replay_the_notebook_stream(task):
+    cfg = TrainConfig(sampling="notebook", train_size=600, test_size=100)
+    splits = make_splits(task, cfg, torch.Generator().manual_seed(0))
+    assert torch.equal(torch.cat([splits.train, splits.test]), notebook_operands(700, 37, task))
+    assert not splits.held_out.any()
 
 
-def test_disjoint_test_set_never_seen_in_training(task):
-    cfg = TrainConfig(train_size=50_000, test_size=5_000, sampling="balanced", disjoint=True)
-    train, test = make_splits(task, cfg)
-    assert not set(pair_ids(test, task).tolist()) & set(pair_ids(train, task).tolist())
-    again = make_splits(task, cfg)
-    assert torch.equal(again[0], train) and torch.equal(again[1], test)
+def test_held_out_pairs_are_never_trained_on(task):
+    cfg = TrainConfig(train_size=50_000, test_size=5_000, sampling="mixed", resample=True, holdout=20_000)
+    splits = make_splits(task, cfg, torch.Generator().manual_seed(0))
+    assert int(splits.held_out.sum()) == 20_000 and splits.train is None
+    assert splits.held_out[pair_ids(splits.test, task)].all()
+    g = torch.Generator().manual_seed(1)
+    for _ in range(3):  # a fresh draw per epoch, never from the held-out pairs
+        train = draw_training(task, cfg, splits.held_out, g)
+        assert train.shape == (50_000, 2) and not splits.held_out[pair_ids(train, task)].any()
+    again = make_splits(task, cfg, torch.Generator().manual_seed(0))
+    assert torch.equal(again.held_out, splits.held_out) and torch.equal(again.test, splits.test)
+
+
+def test_fixed_training_set_without_holdout(task):
+    cfg = TrainConfig(train_size=1000, test_size=100, sampling="balanced")
+    splits = make_splits(task, cfg, torch.Generator().manual_seed(0))
+    assert splits.train.shape == (1000, 2) and splits.test.shape == (100, 2)
 
 
 def test_one_epoch_visits_every_example_once_and_reshuffles():

@@ -63,3 +63,47 @@ def test_every_cell_trains(task, cell, tiny_train_cfg):
     result = train(task, ModelConfig(cell=cell, hidden=8, embed=4, dropout=0.2),
                    tiny_train_cfg.replace(epochs=1), log=lambda s: None, progress=False)
     assert result.history[0]["loss"] > 0
+
+
+def test_interrupted_run_resumes_to_identical_weights(tmp_path, task, tiny_model_cfg, tiny_train_cfg):
+    cfg = tiny_train_cfg.replace(epochs=3, sampling="mixed", resample=True, holdout=1000, test_size=100)
+    model_cfg = tiny_model_cfg.replace(dropout=0.3)  # dropout draws from the global RNG: it must be restored too
+    quiet = dict(log=lambda s: None, progress=False)
+    whole = train(task, model_cfg, cfg, out=tmp_path / "whole", **quiet)
+
+    def stop_after_first(model, row):
+        if row["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(task, model_cfg, cfg, out=tmp_path / "cut", on_epoch=stop_after_first, **quiet)
+    torch.manual_seed(1234)  # whatever happens in between must not matter
+    resumed = train(task, model_cfg, cfg, out=tmp_path / "cut", resume=True, **quiet)
+    for k, v in whole.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in whole.history]
+
+
+def test_resume_without_a_completed_epoch_says_so(tmp_path, task, tiny_model_cfg, tiny_train_cfg):
+    with pytest.raises(checkpoint.CheckpointError, match="no completed epoch"):
+        train(task, tiny_model_cfg, tiny_train_cfg, out=tmp_path, resume=True, progress=False)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_state(tmp_path, task, tiny_model_cfg, tiny_train_cfg):
+    from rnncalc.runstate import last_checkpoint_dir
+    from rnncalc.train import TrainingError
+
+    saved = {}
+
+    def poison(model, row):  # remember what epoch 1 saved, then make the next forward pass produce NaN
+        saved.update({p: p.read_bytes() for p in (tmp_path / "best").iterdir()})
+        with torch.no_grad():
+            model.decoder.head.bias.fill_(float("nan"))
+
+    with pytest.raises(TrainingError, match="loss became nan at epoch 2"):
+        train(task, tiny_model_cfg, tiny_train_cfg.replace(epochs=3), out=tmp_path, on_epoch=poison,
+              log=lambda s: None, progress=False)
+    assert {p: p.read_bytes() for p in (tmp_path / "best").iterdir()} == saved
+    assert last_checkpoint_dir(tmp_path).name == "0001"
+    assert checkpoint.load(last_checkpoint_dir(tmp_path)).model.decoder.head.bias.isfinite().all()
+    assert not (tmp_path / "final").exists()

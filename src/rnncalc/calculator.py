@@ -56,6 +56,9 @@ def parse_expression(text: str, task: TaskConfig) -> tuple[int, str, int]:
             raise ExpressionError(f"{shown!r}: contains the control character {ch!r}")
     match = _SHAPE.fullmatch(expr)
     if match is None:
+        for i, ch in enumerate(expr, 1):
+            if ch not in DIGITS and ch not in " \t" and ch not in task.operators:
+                raise ExpressionError(f"{shown!r}: unexpected character {ch!r} at position {i}")
         raise ExpressionError(f"{shown!r}: expected <number><operator><number> such as 155+339")
     left, op, right = match.groups()
     if op not in task.operators:

@@ -6,6 +6,7 @@ renamed into place, so a crash never leaves a half-written file behind.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -44,7 +45,7 @@ class Checkpoint:
         return self.model.cfg
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     """Call write(tmp_path), then rename tmp_path over path."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -69,10 +70,15 @@ def save(directory: str | os.PathLike, ckpt: Checkpoint) -> Path:
         "metrics": ckpt.metrics,
         "torch_version": torch.__version__,
     }
-    _atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_model(ckpt.model, tmp))
+    atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_model(ckpt.model, tmp))
+    meta["weights_sha256"] = _sha256(directory / WEIGHTS_FILE)
     text = json.dumps(meta, indent=2) + "\n"
-    _atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
+    atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
     return directory
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def read_config(directory: str | os.PathLike) -> dict:
@@ -86,7 +92,7 @@ def read_config(directory: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path}: not readable JSON: {e}") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: expected a JSON object")
-    expected = {"format_version", "vocab", "task", "model", "train", "metrics", "torch_version"}
+    expected = {"format_version", "vocab", "task", "model", "train", "metrics", "torch_version", "weights_sha256"}
     if set(meta) != expected:
         raise CheckpointError(f"{path}: unknown keys {sorted(set(meta) - expected)}, "
                               f"missing keys {sorted(expected - set(meta))}")
@@ -118,6 +124,10 @@ def load(directory: str | os.PathLike) -> Checkpoint:
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise CheckpointError(f"{weights}: not found")
+    # The digest ties the weights to this config: a torn write or a swapped file is caught here.
+    if _sha256(weights) != meta["weights_sha256"]:
+        raise CheckpointError(f"{weights}: contents do not match the sha256 recorded in {config_path.name} "
+                              f"(corrupted, truncated or replaced)")
     try:
         load_model(model, weights, strict=True)
     except (SafetensorError, RuntimeError, ValueError, OSError) as e:

@@ -14,7 +14,7 @@ class ConfigError(ValueError):
     """A configuration value or dictionary that cannot be used."""
 
 
-SAMPLINGS = ("uniform", "balanced", "notebook")
+SAMPLINGS = ("uniform", "balanced", "mixed", "notebook")
 
 
 class _Config:
@@ -102,10 +102,11 @@ class TrainConfig(_Config):
     lr_schedule: str = "cosine"  # constant | cosine (to lr * min_lr_ratio over all epochs)
     min_lr_ratio: float = 0.01
     clip: float = 1.0
-    train_size: int = 60_000
+    train_size: int = 60_000  # examples per epoch
     test_size: int = 10_000
-    sampling: str = "uniform"  # uniform | balanced operand lengths | notebook (the original's stream)
-    disjoint: bool = True  # distinct training pairs, test pairs never seen in training
+    sampling: str = "uniform"  # uniform | balanced | mixed | notebook (see data.sample_operands)
+    resample: bool = False  # draw a fresh training set every epoch instead of reusing one
+    holdout: int = 0  # pairs set aside before training: never trained on, the test set comes from them
     seed: int = 37
     stop_at_zero_error: bool = False  # stop once free-running test error is 0
 
@@ -117,6 +118,9 @@ class TrainConfig(_Config):
         self._check(0 < self.min_lr_ratio <= 1, "min_lr_ratio must be in (0, 1]")
         self._check(self.clip > 0, "clip must be > 0")
         self._check(self.train_size >= 1 and self.test_size >= 1, "sizes must be >= 1")
+        self._check(self.holdout == 0 or self.holdout >= self.test_size, "holdout must be 0 or >= test_size")
+        self._check(self.sampling != "notebook" or (not self.resample and not self.holdout),
+                    "notebook sampling replays one fixed stream: no resample, no holdout")
         self._check(self.sampling in SAMPLINGS, f"sampling must be one of {SAMPLINGS}")
 
 
@@ -126,13 +130,13 @@ PRESETS: dict[str, tuple[TaskConfig, ModelConfig, TrainConfig]] = {
         TaskConfig(),
         ModelConfig(cell="rnn", layers=3, hidden=100, embed=0, dropout=0.1, reverse_input=False),
         TrainConfig(epochs=100, batch_size=200, lr=1e-3, lr_schedule="constant", train_size=60_000,
-                    test_size=10_000, sampling="notebook", disjoint=False, seed=37),
+                    test_size=10_000, sampling="notebook", seed=37),
     ),
     "default": (
         TaskConfig(),
         ModelConfig(cell="lstm", layers=1, hidden=128, embed=32, dropout=0.0, reverse_input=True),
-        TrainConfig(epochs=20, batch_size=128, lr=3e-3, lr_schedule="cosine", train_size=200_000,
-                    test_size=10_000, sampling="balanced", disjoint=True, seed=37),
+        TrainConfig(epochs=20, batch_size=256, lr=3e-3, lr_schedule="cosine", train_size=200_000,
+                    test_size=10_000, sampling="mixed", resample=True, holdout=100_000, seed=37),
     ),
 }
 

@@ -133,8 +133,12 @@ def all_operands(task: TaskConfig) -> torch.Tensor:
 
 
 def sample_operands(n: int, task: TaskConfig, sampling: str, generator: torch.Generator) -> torch.Tensor:
-    """n pairs (n, 2): 'uniform' draws each operand from 0..max; 'balanced' first draws its
-    length uniformly from 1..digits, so that short operands are as common as long ones."""
+    """n pairs (n, 2) long.
+
+    'uniform' draws each operand from 0..max, so 3-digit operands dominate (90%).
+    'balanced' first draws each operand's length uniformly from 1..digits, so
+    short operands are as common as long ones. 'mixed' is half of each, row by row.
+    """
     if sampling == "uniform":
         return torch.randint(0, task.max_operand + 1, (n, 2), generator=generator)
     if sampling == "balanced":
@@ -142,7 +146,11 @@ def sample_operands(n: int, task: TaskConfig, sampling: str, generator: torch.Ge
         low = torch.where(length == 1, 0, 10 ** (length - 1))
         span = 10**length - low
         return low + (torch.rand((n, 2), generator=generator) * span).long().clamp(max=span - 1)
-    raise ValueError(f"unknown sampling {sampling!r}; choose from ['balanced', 'uniform']")
+    if sampling == "mixed":
+        uniform = sample_operands(n, task, "uniform", generator)
+        balanced = sample_operands(n, task, "balanced", generator)
+        return torch.where(torch.rand((n, 1), generator=generator) < 0.5, uniform, balanced)
+    raise ValueError(f"unknown sampling {sampling!r}; choose from ['balanced', 'mixed', 'uniform']")
 
 
 def notebook_operands(n: int, seed: int, task: TaskConfig) -> torch.Tensor:
@@ -157,27 +165,50 @@ def notebook_operands(n: int, seed: int, task: TaskConfig) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.long)
 
 
-def make_splits(task: TaskConfig, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Training and test operands for a run, fixed by cfg.seed.
+@dataclass
+class Splits:
+    """Where a run's problems come from.
+
+    held_out: (num_pairs,) bool, pairs training may never use (all False without a holdout);
+    test: (test_size, 2) operands; train: (train_size, 2) operands for a fixed training
+    set, or None when each epoch draws afresh through `draw_training`.
+    """
+
+    held_out: torch.Tensor
+    test: torch.Tensor
+    train: torch.Tensor | None
+
+
+def make_splits(task: TaskConfig, cfg: TrainConfig, generator: torch.Generator) -> Splits:
+    """The run's held-out pairs, test set and (unless resampling) training set.
 
     sampling='notebook' (the 'seed' preset) replays the notebook's own numpy stream:
-    60,000 training then 10,000 test examples from seed 37. Otherwise, with
-    cfg.disjoint the test pairs are drawn only from pairs training never saw.
+    60,000 training then 10,000 test examples from seed 37. With cfg.holdout, that
+    many pairs are set aside first; the test set is drawn from them only.
     """
+    held_out = torch.zeros(task.num_pairs, dtype=torch.bool)
     if cfg.sampling == "notebook":
         ops = notebook_operands(cfg.train_size + cfg.test_size, cfg.seed, task)
-        return ops[: cfg.train_size], ops[cfg.train_size :]
-    g = torch.Generator().manual_seed(cfg.seed)
-    train = sample_operands(cfg.train_size, task, cfg.sampling, g)
-    if not cfg.disjoint:
-        return train, sample_operands(cfg.test_size, task, "uniform", g)
-    unseen = torch.ones(task.num_pairs, dtype=torch.bool)
-    unseen[pair_ids(train, task)] = False
-    candidates = unseen.nonzero().squeeze(1)
-    if len(candidates) < cfg.test_size:
-        raise ValueError(f"only {len(candidates)} pairs are left for a disjoint test set of {cfg.test_size}")
-    pick = candidates[torch.randperm(len(candidates), generator=g)[: cfg.test_size]]
-    return train, pair_operands(pick, task)
+        return Splits(held_out, ops[cfg.train_size :], ops[: cfg.train_size])
+    if cfg.holdout:
+        held_out[torch.randperm(task.num_pairs, generator=generator)[: cfg.holdout]] = True
+        ids = held_out.nonzero().squeeze(1)
+        test = pair_operands(ids[torch.randperm(len(ids), generator=generator)[: cfg.test_size]], task)
+    else:
+        test = sample_operands(cfg.test_size, task, "uniform", generator)
+    train = None if cfg.resample else draw_training(task, cfg, held_out, generator)
+    return Splits(held_out, test, train)
+
+
+def draw_training(task: TaskConfig, cfg: TrainConfig, held_out: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """cfg.train_size pairs (N, 2) sampled as cfg.sampling says, none of them held out."""
+    parts, have = [], 0
+    while have < cfg.train_size:
+        ops = sample_operands(cfg.train_size, task, cfg.sampling, generator)
+        ops = ops[~held_out[pair_ids(ops, task)]]
+        parts.append(ops)
+        have += len(ops)
+    return torch.cat(parts)[: cfg.train_size]
 
 
 def epoch_order(n: int, generator: torch.Generator) -> torch.Tensor:

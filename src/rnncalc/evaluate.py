@@ -85,6 +85,10 @@ def evaluate(model: Seq2Seq, operands: torch.Tensor, task: TaskConfig, vocab: Vo
     model.eval()
     m = Metrics()
     start = time.perf_counter()
+    # Rows that share the operand the encoder reads first share prefixes; grouping them
+    # into the same chunk lets `greedy` encode each prefix once (see decode.encode_shared).
+    first, second = (1, 0) if model.cfg.reverse_input else (0, 1)
+    operands = operands[torch.argsort(operands[:, first] * (task.max_operand + 1) + operands[:, second])]
     for lo in tqdm(range(0, len(operands), batch_size), desc="evaluating", unit="batch",
                    disable=not progress, leave=False):
         ops = operands[lo : lo + batch_size]

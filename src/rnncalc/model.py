@@ -129,14 +129,18 @@ class Encoder(nn.Module):
         keep = 1.0 - self.dropout
         return [torch.bernoulli(torch.full((batch, self.stack.hidden), keep)) / keep for _ in self.stack.cells]
 
+    def reading_order(self, src: torch.Tensor, src_len: torch.Tensor) -> torch.Tensor:
+        """src (B, S) as the encoder reads it: with reverse_input, '155+339' -> '933+551',
+        each row reversed within its own length so that padding stays last."""
+        if not self.reverse:
+            return src
+        pos = torch.arange(src.shape[1])[None, :]  # (1, S)
+        return src.gather(1, torch.where(pos < src_len[:, None], src_len[:, None] - 1 - pos, pos))
+
     def forward(self, src: torch.Tensor, src_len: torch.Tensor) -> tuple[torch.Tensor, State]:
         B, S = src.shape
-        pos = torch.arange(S)[None, :]  # (1, S)
-        valid = pos < src_len[:, None]  # (B, S)
-        if self.reverse:
-            # '155+339' -> '933+551': reverse each row within its own length, padding stays last.
-            src = src.gather(1, torch.where(valid, src_len[:, None] - 1 - pos, pos))
-        x = self.embedding(src)  # (B, S, E)
+        valid = torch.arange(S)[None, :] < src_len[:, None]  # (B, S)
+        x = self.embedding(self.reading_order(src, src_len))  # (B, S, E)
         masks = self.dropout_masks(B)
         state = self.stack.zero_state(B)
         outputs = []

@@ -2,12 +2,15 @@
 
 `train()` reads top to bottom: seed, data, model, optimiser, then epochs of
 forward, masked loss, backward, clip, step; after each epoch it evaluates
-(teacher-forced and free-running), logs one line and keeps the best checkpoint.
+(teacher-forced and free-running), logs one line, keeps the best checkpoint and
+saves everything needed to resume the run bit for bit (see `runstate.py`).
 """
 
 from __future__ import annotations
 
+import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +19,16 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import checkpoint
+from . import checkpoint, runstate
 from .config import ModelConfig, TaskConfig, TrainConfig
-from .data import Batch, epoch_order, length_mask, make_batch, make_splits
+from .data import Batch, draw_training, epoch_order, length_mask, make_batch, make_splits
 from .evaluate import evaluate, teacher_forced_correct
 from .model import Seq2Seq
 from .vocab import Vocab
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (for example the loss stopped being finite)."""
 
 
 def masked_loss(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
@@ -35,6 +42,14 @@ def masked_loss(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
     return (per_step * mask).sum() / mask.sum()
 
 
+def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    """Learning rate for optimiser step `step` of `total`: constant, or cosine down to lr * min_lr_ratio."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    low = cfg.lr * cfg.min_lr_ratio
+    return low + (cfg.lr - low) * 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+
+
 @dataclass
 class TrainResult:
     model: Seq2Seq
@@ -44,49 +59,60 @@ class TrainResult:
 
 
 def train(task: TaskConfig, model_cfg: ModelConfig, cfg: TrainConfig, *, out: str | Path | None = None,
-          logdir: str | Path | None = None, log: Callable[[str], None] = print,
+          resume: bool = False, logdir: str | Path | None = None, log: Callable[[str], None] = print,
           progress: bool = True, on_epoch: Callable[[Seq2Seq, dict], None] | None = None) -> TrainResult:
-    """Train a model; with `out`, save `out/best` (lowest free-running test error) and `out/final`.
+    """Train a model; with `out`, save `out/best` (lowest free-running test error), `out/final`,
+    and after every epoch the state to continue from (`resume=True` continues it).
 
     on_epoch(model, row) runs after each epoch's evaluation (benchmarks use it); its
     time is left out of the reported training seconds.
     """
     torch.manual_seed(cfg.seed)
     vocab = Vocab()
-    train_ops, test_ops = make_splits(task, cfg)
-    data = make_batch(train_ops, task, vocab)
-    order_rng = torch.Generator().manual_seed(cfg.seed + 1)
+    data_rng = torch.Generator().manual_seed(cfg.seed)
+    splits = make_splits(task, cfg, data_rng)
+    data = None if splits.train is None else make_batch(splits.train, task, vocab)
 
     model = Seq2Seq(model_cfg)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    steps = cfg.epochs * -(-len(data) // cfg.batch_size)
-    if cfg.lr_schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=cfg.lr * cfg.min_lr_ratio)
-    else:
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-    writer = _tensorboard(logdir)
-
+    steps_per_epoch = -(-cfg.train_size // cfg.batch_size)
+    total_steps = cfg.epochs * steps_per_epoch
     result = TrainResult(model)
-    start = time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
+    first_epoch = 1
+    if resume:
+        state = runstate.load(Path(out), model, opt, data_rng)
+        result.history, result.best = state["history"], state["best"]
+        first_epoch = state["epoch"] + 1
+        log(f"resuming {out} after epoch {state['epoch']}")
+    writer = _tensorboard(logdir, model, task, vocab, purge_step=first_epoch)
+
+    start = time.perf_counter() - (result.history[-1]["seconds"] if result.history else 0.0)
+    for epoch in range(first_epoch, cfg.epochs + 1):
         model.train()
         loss_sum, tf_wrong = 0.0, 0
-        order = epoch_order(len(data), order_rng)
+        if cfg.resample:
+            data = make_batch(draw_training(task, cfg, splits.held_out, data_rng), task, vocab)
+        order = epoch_order(len(data), data_rng)
         bar = tqdm(order.split(cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
                    disable=not progress, leave=False)
-        for idx in bar:
+        for i, idx in enumerate(bar):
+            for group in opt.param_groups:
+                group["lr"] = lr_at((epoch - 1) * steps_per_epoch + i, total_steps, cfg)
             batch = data[idx]
             logits = model(batch.src, batch.src_len, batch.tgt_in)  # (B, T, V)
             loss = masked_loss(logits, batch)
+            if not torch.isfinite(loss):
+                saved = f"; the last good state is in {out}" if out is not None and epoch > 1 else ""
+                raise TrainingError(f"loss became {loss.item()} at epoch {epoch}, step {i + 1}{saved}. "
+                                    f"Try a lower --lr (now {cfg.lr}).")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
             opt.step()
-            sched.step()
             loss_sum += loss.item() * len(idx)
             tf_wrong += int((~teacher_forced_correct(logits.detach(), batch)).sum())
 
-        test = evaluate(model, test_ops, task, vocab, teacher_forced=True, max_failures=5)
+        test = evaluate(model, splits.test, task, vocab, teacher_forced=True, max_failures=5)
         row = {
             "epoch": epoch,
             "loss": loss_sum / len(data),
@@ -103,13 +129,15 @@ def train(task: TaskConfig, model_cfg: ModelConfig, cfg: TrainConfig, *, out: st
         if writer:
             for key in ("loss", "train_err_tf", "test_err_tf", "test_err", "lr"):
                 writer.add_scalar(key, row[key], epoch)
+            writer.flush()
         is_best = result.best is None or row["test_err"] < result.best["test_err"]
         if is_best:
             result.best = row
         if out is not None:
-            ckpt = checkpoint.Checkpoint(model, task, cfg, vocab, {"history": result.history, "best": result.best})
+            metrics = {"history": result.history, "best": result.best}
             if is_best:
-                checkpoint.save(Path(out) / "best", ckpt)
+                checkpoint.save(Path(out) / "best", checkpoint.Checkpoint(model, task, cfg, vocab, metrics))
+            runstate.save(Path(out), checkpoint.Checkpoint(model, task, cfg, vocab, metrics), opt, data_rng)
         if on_epoch is not None:
             paused = time.perf_counter()
             on_epoch(model, row)
@@ -123,13 +151,24 @@ def train(task: TaskConfig, model_cfg: ModelConfig, cfg: TrainConfig, *, out: st
         checkpoint.save(Path(out) / "final", checkpoint.Checkpoint(
             model, task, cfg, vocab, {"history": result.history, "best": result.best}))
     if writer:
+        last = result.history[-1] if result.history else {}
+        writer.add_hparams({**{f"model/{k}": v for k, v in model_cfg.to_dict().items()},
+                            **{f"train/{k}": v for k, v in cfg.to_dict().items()}},
+                           {f"hparam/{k}": last[k] for k in ("loss", "test_err", "test_err_tf") if k in last},
+                           run_name=".")
         writer.close()
     return result
 
 
-def _tensorboard(logdir):
+def _tensorboard(logdir, model: Seq2Seq, task: TaskConfig, vocab: Vocab, purge_step: int):
+    """A SummaryWriter with the model graph, or None without a logdir."""
     if logdir is None:
         return None
     from torch.utils.tensorboard import SummaryWriter
 
-    return SummaryWriter(str(logdir))
+    writer = SummaryWriter(str(logdir), purge_step=purge_step if purge_step > 1 else None)
+    example = make_batch(torch.tensor([[155, 339]]), task, vocab)
+    with warnings.catch_warnings():  # add_graph traces with torch.jit, which warns that it is deprecated
+        warnings.simplefilter("ignore")
+        writer.add_graph(model.eval(), (example.src, example.src_len, example.tgt_in))
+    return writer

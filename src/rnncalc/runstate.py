@@ -1,0 +1,86 @@
+"""Everything a training run needs to continue exactly where it stopped, without pickle.
+
+After each epoch, `save` writes OUT/epochs/NNNN/: a full checkpoint (config.json,
+model.safetensors) plus train_state.safetensors (Adam's moments and step counts,
+the random-number generators' states) and train_state.json (the rest). Only then is
+OUT/last.json, the pointer to it, replaced atomically; older epochs are removed.
+A crash at any moment leaves last.json naming a complete epoch directory.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from . import checkpoint
+from .checkpoint import Checkpoint, CheckpointError, atomic_write
+from .model import Seq2Seq
+
+POINTER = "last.json"
+STATE_TENSORS = "train_state.safetensors"
+STATE_JSON = "train_state.json"
+
+
+def save(out: Path, ckpt: Checkpoint, opt: torch.optim.Optimizer, data_rng: torch.Generator) -> Path:
+    epoch = ckpt.metrics["history"][-1]["epoch"]
+    rel = f"epochs/{epoch:04d}"
+    directory = out / rel
+    checkpoint.save(directory, ckpt)
+    opt_state = opt.state_dict()
+    tensors = {"rng.torch": torch.get_rng_state(), "rng.data": data_rng.get_state()}
+    for param, slots in opt_state["state"].items():
+        for name, value in slots.items():
+            tensors[f"opt.{param}.{name}"] = value.contiguous()
+    atomic_write(directory / STATE_TENSORS, lambda tmp: save_file(tensors, tmp))
+    meta = {"epoch": epoch, "param_groups": opt_state["param_groups"]}
+    atomic_write(directory / STATE_JSON, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
+    atomic_write(out / POINTER, lambda tmp: Path(tmp).write_text(json.dumps({"epoch": epoch, "path": rel})))
+    for old in (out / "epochs").iterdir():
+        if old.name != f"{epoch:04d}":
+            shutil.rmtree(old, ignore_errors=True)
+    return directory
+
+
+def last_checkpoint_dir(out: Path) -> Path:
+    """The epoch directory that OUT/last.json points to."""
+    pointer = out / POINTER
+    try:
+        rel = json.loads(pointer.read_text())["path"]
+    except FileNotFoundError:
+        raise CheckpointError(f"{pointer}: not found; {out} has no completed epoch to resume from") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{pointer}: unreadable: {e}") from None
+    directory = (out / rel).resolve()
+    if out.resolve() not in directory.parents:
+        raise CheckpointError(f"{pointer}: points outside {out}")
+    return directory
+
+
+def load(out: Path, model: Seq2Seq, opt: torch.optim.Optimizer, data_rng: torch.Generator) -> dict:
+    """Restore model, optimiser and generators in place; returns {'epoch', 'history', 'best'}."""
+    directory = last_checkpoint_dir(out)
+    saved = checkpoint.load(directory)
+    if saved.model_cfg != model.cfg:
+        raise CheckpointError(f"{directory}: saved model config differs from the run's")
+    model.load_state_dict(saved.model.state_dict())
+    try:
+        tensors = load_file(directory / STATE_TENSORS)
+        meta = json.loads((directory / STATE_JSON).read_text())
+    except (OSError, SafetensorError, ValueError) as e:
+        raise CheckpointError(f"{directory}: training state unreadable: {e}") from None
+    slots: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("opt."):
+            _, param, name = key.split(".")
+            slots.setdefault(int(param), {})[name] = value
+    for group in meta["param_groups"]:
+        group["betas"] = tuple(group["betas"])
+    opt.load_state_dict({"state": slots, "param_groups": meta["param_groups"]})
+    torch.set_rng_state(tensors["rng.torch"])
+    data_rng.set_state(tensors["rng.data"])
+    return {"epoch": meta["epoch"], "history": saved.metrics["history"], "best": saved.metrics["best"]}
