@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", metavar="DIR", help="where best/ and final/ checkpoints go (default runs/PRESET)")
     t.add_argument("--logdir", metavar="DIR", help="TensorBoard log directory (default OUT/tb)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR with its saved configs")
 
     e = sub.add_parser("eval", help="free-running exact-match accuracy")
     _add_model_arg(e)
@@ -64,6 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_arg(c)
     c.add_argument("expressions", nargs="*", metavar="EXPR")
     c.add_argument("--file", metavar="PATH", help="read one expression per line from a file")
+
+    v = sub.add_parser("viz", help="draw a picture of the model (PNG, or SVG when --out ends in .svg)")
+    figures = v.add_subparsers(dest="figure", required=True, parser_class=_Parser)
+    for name, text in VIZ_FIGURES.items():
+        f = figures.add_parser(name, help=text)
+        _add_model_arg(f)
+        f.add_argument("--out", metavar="FILE", default=f"{name}.png", help=f"image to write (default {name}.png)")
+        if name in ("activations", "probs"):
+            f.add_argument("expr", metavar="EXPR", help="an expression such as 155+339")
+        if name == "states":
+            f.add_argument("--n", type=int, default=3000, help="random expressions to project (default 3000)")
+            f.add_argument("--seed", type=int, default=0)
+        if name == "errors":
+            which = f.add_mutually_exclusive_group()
+            which.add_argument("--exhaustive", action="store_true", help="evaluate every expression")
+            which.add_argument("--samples", type=int, default=10_000,
+                               help="random expressions to evaluate (default 10000)")
+            f.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -81,16 +100,40 @@ def _load(args) -> checkpoint.Checkpoint:
 
 
 def cmd_train(args) -> int:
-    from .train import train
+    from .runstate import last_checkpoint_dir
+    from .train import TrainingError, train
 
-    task, model_cfg, train_cfg = preset(args.preset)
-    model_cfg = _override(model_cfg, args, ModelConfig)
-    train_cfg = _override(train_cfg, args, TrainConfig)
-    out = Path(args.out or f"runs/{args.preset}")
+    if args.resume:
+        given = [k for k, v in vars(args).items()
+                 if v is not None and (k in ModelConfig.__dataclass_fields__ or k in TrainConfig.__dataclass_fields__)]
+        if given or args.out:
+            raise UserError("--resume continues a run with its saved configs; give no other settings")
+        out = Path(args.resume)
+        saved = checkpoint.load(last_checkpoint_dir(out))
+        task, model_cfg, train_cfg = saved.task, saved.model_cfg, saved.train
+    else:
+        task, model_cfg, train_cfg = preset(args.preset)
+        model_cfg = _override(model_cfg, args, ModelConfig)
+        train_cfg = _override(train_cfg, args, TrainConfig)
+        out = Path(args.out or f"runs/{args.preset}")
     logdir = Path(args.logdir) if args.logdir else out / "tb"
-    print(f"training preset {args.preset!r} -> {out}  (TensorBoard: tensorboard --logdir {logdir})")
-    print(f"model: {model_cfg}\ntrain: {train_cfg}")
-    result = train(task, model_cfg, train_cfg, out=out, logdir=logdir, progress=not args.quiet)
+    print(f"training -> {out}  (TensorBoard: tensorboard --logdir {logdir})")
+    print(f"model: {model_cfg}\ntrain: {train_cfg}", flush=True)
+    try:
+        result = train(task, model_cfg, train_cfg, out=out, resume=bool(args.resume), logdir=logdir,
+                       progress=not args.quiet)
+    except KeyboardInterrupt:
+        try:
+            done = f"after epoch {last_checkpoint_dir(out).name.lstrip('0')}"
+        except checkpoint.CheckpointError:
+            print("\ninterrupted before the first epoch ended: nothing to resume", file=sys.stderr)
+            return 130
+        print(f"\ninterrupted; the run is saved {done} (the unfinished epoch is dropped). "
+              f"Continue it with: rnncalc train --resume {out}", file=sys.stderr)
+        return 130
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     best = result.best
     print(f"done in {result.seconds:.1f}s; best free-running test error {best['test_err']:.4f} "
           f"at epoch {best['epoch']}; saved {out / 'best'} and {out / 'final'}")
@@ -106,20 +149,25 @@ def _override(cfg, args, cls):
         raise UserError(str(e)) from None
 
 
-def cmd_eval(args) -> int:
+def _evaluate(args, ckpt: checkpoint.Checkpoint, teacher_forced: bool = False):
+    """Free-running metrics on every expression (--exhaustive) or on --samples random ones."""
     from .data import all_operands, sample_operands
     from .evaluate import evaluate
 
-    ckpt = _load(args)
     if args.exhaustive:
-        operands, what = all_operands(ckpt.task), "all"
+        operands = all_operands(ckpt.task)
+    elif args.samples < 1:
+        raise UserError("--samples must be >= 1")
     else:
-        if args.samples < 1:
-            raise UserError("--samples must be >= 1")
-        g = torch.Generator().manual_seed(args.seed)
-        operands, what = sample_operands(args.samples, ckpt.task, "uniform", g), "random"
-    m = evaluate(ckpt.model, operands, ckpt.task, ckpt.vocab, teacher_forced=not args.exhaustive,
-                 progress=sys.stderr.isatty())
+        operands = sample_operands(args.samples, ckpt.task, "uniform", torch.Generator().manual_seed(args.seed))
+    return evaluate(ckpt.model, operands, ckpt.task, ckpt.vocab, teacher_forced=teacher_forced,
+                    progress=sys.stderr.isatty())
+
+
+def cmd_eval(args) -> int:
+    ckpt = _load(args)
+    m = _evaluate(args, ckpt, teacher_forced=not args.exhaustive)
+    what = "all" if args.exhaustive else "random"
     if args.json:
         print(json.dumps(m.to_dict(), indent=2))
         return 0
@@ -176,4 +224,40 @@ def cmd_calc(args) -> int:
     return EXIT_USAGE if failed else 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "calc": cmd_calc}
+VIZ_FIGURES = {
+    "curves": "loss and error against epoch, from the checkpoint's training history",
+    "activations": "encoder and decoder hidden states while answering EXPR",
+    "probs": "the decoder's next-symbol probabilities at each step of EXPR",
+    "states": "encoder final states of random expressions, projected to 2-D by PCA",
+    "errors": "free-running accuracy by result length and by number of carries",
+}
+
+
+def cmd_viz(args) -> int:
+    from . import probe, viz
+    from .data import sample_operands
+
+    ckpt = _load(args)
+    model, task, vocab = ckpt.model, ckpt.task, ckpt.vocab
+    if args.figure == "curves":
+        history = ckpt.metrics.get("history")
+        if not isinstance(history, list) or not history:
+            raise UserError(f"{args.model or pretrained_path()}: this checkpoint has no training history "
+                            f"to plot (checkpoints written by `rnncalc train` have one)")
+        fig = viz.curves(history)
+    elif args.figure == "activations":
+        fig = viz.activations(probe.activations(model, task, vocab, args.expr))
+    elif args.figure == "probs":
+        fig = viz.probs(probe.step_probs(model, task, vocab, args.expr))
+    elif args.figure == "states":
+        if args.n < 2:
+            raise UserError("--n must be >= 2")
+        g = torch.Generator().manual_seed(args.seed)
+        fig = viz.states(probe.state_map(model, task, vocab, sample_operands(args.n, task, "uniform", g)))
+    else:
+        fig = viz.errors(_evaluate(args, ckpt).to_dict())
+    print(viz.save(fig, args.out))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "calc": cmd_calc, "viz": cmd_viz}

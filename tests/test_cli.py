@@ -1,0 +1,101 @@
+"""The command line, run in-process through main(argv), plus one real subprocess."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rnncalc import checkpoint
+from rnncalc.cli import main
+from rnncalc.config import ModelConfig, TaskConfig, TrainConfig
+from rnncalc.model import Seq2Seq
+
+
+def run(capsys, *argv, stdin=None, monkeypatch=None):
+    if stdin is not None:
+        import io
+
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_calc_answers_with_the_shipped_model(capsys):
+    code, out, err = run(capsys, "calc", "155+339", "345+111", "999+999", "0+0")
+    assert (code, out, err) == (0, "494\n456\n1998\n0\n", "")
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("12a+3", "unexpected character 'a'"),
+    ("1234+5", "more than 3 digits"),
+    ("+12", "expected"),
+    ("1++2", "expected"),
+    ("12-3", "operator '-' is not supported"),
+    ("", "empty expression"),
+])
+def test_bad_expression_is_one_line_exit_2(capsys, bad, message):
+    code, out, err = run(capsys, "calc", "1+1", bad, "2+2")
+    assert code == 2
+    assert out == "2\n4\n"  # the good ones still get their answers, in order
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+
+
+def test_stdin_batch_names_bad_lines(capsys, monkeypatch):
+    code, out, err = run(capsys, "calc", "-", stdin="1+1\nfoo\n\n999+1\n1234+1\n", monkeypatch=monkeypatch)
+    assert code == 2 and out == "2\n1000\n"
+    assert err.splitlines()[0].startswith("error: line 2: ") and err.splitlines()[1].startswith("error: line 5: ")
+
+
+def test_file_batch(capsys, tmp_path):
+    f = tmp_path / "exprs.txt"
+    f.write_text("155+339\n7+45\n")
+    assert run(capsys, "calc", "--file", str(f)) == (0, "494\n52\n", "")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["calc"], "give expressions"),
+    (["calc", "--file", "/nonexistent/x"], "No such file"),
+    (["calc", "--model", "/nonexistent", "1+1"], "not found"),
+    (["train", "--cell", "tcn"], "invalid choice"),
+    (["train", "--dropout", "1.5"], "dropout"),
+    (["frobnicate"], "invalid choice"),
+    (["eval", "--samples", "0"], "--samples"),
+])
+def test_usage_errors_are_one_line(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_eval_json_on_a_tiny_checkpoint(capsys, tmp_path):
+    model = Seq2Seq(ModelConfig(hidden=8, embed=4))
+    checkpoint.save(tmp_path, checkpoint.Checkpoint(model, TaskConfig(), TrainConfig()))
+    code, out, _ = run(capsys, "eval", "--model", str(tmp_path), "--samples", "300", "--json")
+    m = json.loads(out)
+    assert code == 0 and m["n"] == 300 and 0 <= m["accuracy"] <= 1 and "teacher_forced_accuracy" in m
+
+
+def test_eval_reports_free_running_and_teacher_forced(capsys):
+    code, out, _ = run(capsys, "eval", "--samples", "2000")
+    assert code == 0 and "free-running exact match on random 2,000 expressions: 100.0000%" in out
+    assert "teacher-forced" in out
+
+
+def test_sample_prints_truth_against_prediction(capsys):
+    code, out, _ = run(capsys, "sample", "-n", "5")
+    assert code == 0 and len(out.splitlines()) == 6 and out.endswith("5 of 5 right\n")
+
+
+def test_train_cli_writes_checkpoints(capsys, tmp_path):
+    code, out, _ = run(capsys, "train", "--epochs", "1", "--train-size", "200", "--test-size", "50",
+                       "--hidden", "8", "--embed", "4", "--out", str(tmp_path / "run"), "--quiet")
+    assert code == 0 and "best free-running test error" in out
+    assert checkpoint.load(tmp_path / "run" / "final").model_cfg.hidden == 8
+    assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
+
+
+def test_module_entry_point_has_no_traceback():
+    proc = subprocess.run([sys.executable, "-m", "rnncalc", "calc", "1x1"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
