@@ -3,7 +3,8 @@ import torch
 
 from rnncalc.config import TaskConfig, TrainConfig
 from rnncalc.data import (all_operands, count_carries, draw_training, encode_sources, epoch_order, length_mask,
-                          make_batch, make_splits, notebook_operands, num_digits, pair_ids, sample_operands)
+                          make_batch, make_splits, notebook_operands, num_digits, pair_ids, pair_operands,
+                          sample_operands)
 
 
 @pytest.mark.parametrize("a, b, src, tgt_in, tgt_out", [
@@ -84,6 +85,7 @@ def test_held_out_pairs_are_never_trained_on(task):
     splits = make_splits(task, cfg, torch.Generator().manual_seed(0))
     assert int(splits.held_out.sum()) == 20_000 and splits.train is None
     assert splits.held_out[pair_ids(splits.test, task)].all()
+    assert (num_digits(pair_operands(splits.held_out.nonzero().squeeze(1), task)) == 3).all()
     g = torch.Generator().manual_seed(1)
     for _ in range(3):  # a fresh draw per epoch, never from the held-out pairs
         train = draw_training(task, cfg, splits.held_out, g)

@@ -43,3 +43,25 @@ def test_metrics_match_an_independent_loop(task, vocab):
     assert m.wrong == wrong == len(m.failures)
     assert sum(n for n, _ in m.by_length.values()) == 500 == sum(n for n, _ in m.by_carries.values())
     assert sum(w for _, w in m.by_carries.values()) == m.wrong
+
+
+def test_exhaustive_slice_equals_calculator_loop_on_the_shipped_model(task, vocab):
+    """The reported accuracy equals a plain loop asking the Calculator one string at a time."""
+    from rnncalc.calculator import Calculator
+    from rnncalc.data import all_operands
+
+    calc = Calculator.load()
+    ops = all_operands(task)[::397]  # 2,519 pairs spread over the whole space
+    m = evaluate(calc.model, ops, task, vocab, max_failures=10_000)
+    loop_wrong = sum(calc(f"{a}+{b}") != str(a + b) for a, b in ops.tolist())
+    assert m.wrong == loop_wrong and m.n == len(ops)
+
+
+def test_breakdown_on_hand_checked_expressions(task, vocab):
+    model = Seq2Seq(ModelConfig(hidden=8, embed=4)).eval()
+    ops = torch.tensor([[999, 1], [155, 339], [12, 34], [0, 0], [500, 500], [95, 5]])
+    m = evaluate(model, ops, task, vocab)
+    # result digits: 1000 -> 4, 494 -> 3, 46 -> 2, 0 -> 1, 1000 -> 4, 100 -> 3
+    assert {k: n for k, (n, _) in m.by_length.items()} == {"1": 1, "2": 1, "3": 2, "4": 2}
+    # carries: 999+1 -> 3, 155+339 -> 1, 12+34 -> 0, 0+0 -> 0, 500+500 -> 1, 95+5 -> 2
+    assert {k: n for k, (n, _) in m.by_carries.items()} == {"0": 2, "1": 2, "2": 1, "3": 1}

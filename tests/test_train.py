@@ -107,3 +107,17 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_state(tmp_path, task, tin
     assert last_checkpoint_dir(tmp_path).name == "0001"
     assert checkpoint.load(last_checkpoint_dir(tmp_path)).model.decoder.head.bias.isfinite().all()
     assert not (tmp_path / "final").exists()
+
+
+def test_tensorboard_gets_scalars_graph_and_hparams(tmp_path, task, tiny_model_cfg, tiny_train_cfg):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train(task, tiny_model_cfg, tiny_train_cfg, logdir=tmp_path, log=lambda s: None, progress=False)
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    tags = events.Tags()
+    assert {"loss", "train_err_tf", "test_err_tf", "test_err", "lr"} <= set(tags["scalars"])
+    assert [e.step for e in events.Scalars("test_err")] == [1, 2]
+    assert tags["graph"]
+    hparams = EventAccumulator(str(tmp_path)).Reload().PluginTagToContent("hparams")
+    assert "_hparams_/session_start_info" in hparams

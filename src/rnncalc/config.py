@@ -99,6 +99,7 @@ class TrainConfig(_Config):
     epochs: int = 20
     batch_size: int = 128
     lr: float = 3e-3
+    adam_beta2: float = 0.999
     lr_schedule: str = "cosine"  # constant | cosine (to lr * min_lr_ratio over all epochs)
     min_lr_ratio: float = 0.01
     clip: float = 1.0
@@ -106,7 +107,7 @@ class TrainConfig(_Config):
     test_size: int = 10_000
     sampling: str = "uniform"  # uniform | balanced | mixed | notebook (see data.sample_operands)
     resample: bool = False  # draw a fresh training set every epoch instead of reusing one
-    holdout: int = 0  # pairs set aside before training: never trained on, the test set comes from them
+    holdout: int = 0  # full-length pairs set aside before training: never trained on; the test set comes from them
     seed: int = 37
     stop_at_zero_error: bool = False  # stop once free-running test error is 0
 
@@ -114,6 +115,7 @@ class TrainConfig(_Config):
         self._check(self.epochs >= 1, "epochs must be >= 1")
         self._check(self.batch_size >= 1, "batch_size must be >= 1")
         self._check(self.lr > 0, "lr must be > 0")
+        self._check(0 < self.adam_beta2 < 1, "adam_beta2 must be in (0, 1)")
         self._check(self.lr_schedule in ("constant", "cosine"), "lr_schedule must be constant or cosine")
         self._check(0 < self.min_lr_ratio <= 1, "min_lr_ratio must be in (0, 1]")
         self._check(self.clip > 0, "clip must be > 0")
@@ -134,9 +136,10 @@ PRESETS: dict[str, tuple[TaskConfig, ModelConfig, TrainConfig]] = {
     ),
     "default": (
         TaskConfig(),
-        ModelConfig(cell="lstm", layers=1, hidden=128, embed=32, dropout=0.0, reverse_input=True),
-        TrainConfig(epochs=20, batch_size=256, lr=3e-3, lr_schedule="cosine", train_size=200_000,
-                    test_size=10_000, sampling="mixed", resample=True, holdout=100_000, seed=37),
+        ModelConfig(cell="lstm", layers=1, hidden=64, embed=32, dropout=0.0, reverse_input=True),
+        TrainConfig(epochs=14, batch_size=128, lr=3e-3, adam_beta2=0.98, lr_schedule="cosine",
+                    train_size=250_000, test_size=10_000, sampling="mixed", resample=True, holdout=20_000,
+                    seed=37),
     ),
 }
 

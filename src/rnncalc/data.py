@@ -184,14 +184,21 @@ def make_splits(task: TaskConfig, cfg: TrainConfig, generator: torch.Generator) 
 
     sampling='notebook' (the 'seed' preset) replays the notebook's own numpy stream:
     60,000 training then 10,000 test examples from seed 37. With cfg.holdout, that
-    many pairs are set aside first; the test set is drawn from them only.
+    many pairs of two full-length operands are set aside first; the test set is
+    drawn from them only.
     """
     held_out = torch.zeros(task.num_pairs, dtype=torch.bool)
     if cfg.sampling == "notebook":
         ops = notebook_operands(cfg.train_size + cfg.test_size, cfg.seed, task)
         return Splits(held_out, ops[cfg.train_size :], ops[: cfg.train_size])
     if cfg.holdout:
-        held_out[torch.randperm(task.num_pairs, generator=generator)[: cfg.holdout]] = True
+        # Only full-length pairs are held out: shorter ones are too few to spare (there are
+        # just 100 sums of two 1-digit numbers), so training sees every one of them.
+        ops = all_operands(task)
+        full_length = (num_digits(ops) == task.digits).all(dim=1).nonzero().squeeze(1)
+        if cfg.holdout > len(full_length):
+            raise ValueError(f"holdout {cfg.holdout} exceeds the {len(full_length)} full-length pairs")
+        held_out[full_length[torch.randperm(len(full_length), generator=generator)[: cfg.holdout]]] = True
         ids = held_out.nonzero().squeeze(1)
         test = pair_operands(ids[torch.randperm(len(ids), generator=generator)[: cfg.test_size]], task)
     else:

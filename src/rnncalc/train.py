@@ -74,7 +74,7 @@ def train(task: TaskConfig, model_cfg: ModelConfig, cfg: TrainConfig, *, out: st
     data = None if splits.train is None else make_batch(splits.train, task, vocab)
 
     model = Seq2Seq(model_cfg)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, cfg.adam_beta2))
     steps_per_epoch = -(-cfg.train_size // cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
     result = TrainResult(model)
