@@ -21,6 +21,7 @@ def calc() -> Calculator:
     ("  155 + 339\n", (155, "+", 339)),  # whitespace around the expression and the operator
     ("007+5", (7, "+", 5)),  # leading zeros: same number
     ("0000+0", (0, "+", 0)),
+    ("0" * 5000 + "1+1", (1, "+", 1)),  # longer than int() takes: zeros are dropped first
     ("１５５＋３３９", (155, "+", 339)),  # full-width forms, NFKC-normalised
 ])
 def test_canonical_forms(text, parsed):
@@ -37,9 +38,11 @@ def test_canonical_forms(text, parsed):
     ("1++2", "expected"),
     ("12-3", "operator '-' is not supported"),
     ("12*3", "operator '\\*' is not supported"),
-    ("1 2+3", "expected"),  # whitespace inside a number
+    ("1 2+3", "a space inside a number"),
+    ("5000" + "0" * 5000 + "+1", "more than 3 digits"),
     ("١٢+٣", "not an ASCII digit"),  # Arabic-Indic digits
     ("12+3\x00", "control character"),
+    ("\ufeff1+2", "invisible or control character"),
     ("-1+2", "unexpected character '-'"),
     ("1.5+2", "unexpected character '.'"),
 ])

@@ -67,3 +67,34 @@ def test_truncated_weights_are_refused(saved):
 def test_missing_directory(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         checkpoint.load(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("cell", ["lstm"])
+def test_shape_mismatch_is_one_line(saved):
+    path, _ = saved
+    _edit(path, lambda m: m["model"].update(cell="gru"))
+    with pytest.raises(CheckpointError) as info:
+        checkpoint.load(path)
+    assert "\n" not in str(info.value) and "model.safetensors" in str(info.value)
+
+
+@pytest.mark.parametrize("cell", ["gru"])
+def test_non_float32_weights_are_refused(saved):
+    import hashlib
+
+    from safetensors.torch import load_file, save_file
+
+    path, _ = saved
+    tensors = {k: v.long() for k, v in load_file(path / "model.safetensors").items()}
+    save_file(tensors, path / "model.safetensors")
+    _edit(path, lambda m: m.update(weights_sha256=hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()))
+    with pytest.raises(CheckpointError, match="float32"):
+        checkpoint.load(path)
+
+
+@pytest.mark.parametrize("cell", ["rnn"])
+def test_metrics_must_be_an_object(saved):
+    path, _ = saved
+    _edit(path, lambda m: m.update(metrics="x"))
+    with pytest.raises(CheckpointError, match="metrics"):
+        checkpoint.load(path)

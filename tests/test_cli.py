@@ -16,7 +16,7 @@ def run(capsys, *argv, stdin=None, monkeypatch=None):
     if stdin is not None:
         import io
 
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
@@ -62,6 +62,9 @@ def test_file_batch(capsys, tmp_path):
     (["train", "--dropout", "1.5"], "dropout"),
     (["frobnicate"], "invalid choice"),
     (["eval", "--samples", "0"], "--samples"),
+    (["sample", "-n", "-3"], "-n must be"),
+    (["sample", "-n", "1000000000"], "-n must be"),
+    (["eval", "--samples", "1000000000"], "--exhaustive covers"),
 ])
 def test_usage_errors_are_one_line(capsys, argv, message):
     code, out, err = run(capsys, *argv)
@@ -99,3 +102,33 @@ def test_module_entry_point_has_no_traceback():
     proc = subprocess.run([sys.executable, "-m", "rnncalc", "calc", "1x1"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+
+
+def test_file_with_bom_crlf_and_a_non_utf8_line(capsys, tmp_path):
+    f = tmp_path / "exprs.txt"
+    f.write_bytes(b"\xef\xbb\xbf1+2\r\n\xff\xfe\r\n\r\n3+4\r\n")
+    code, out, err = run(capsys, "calc", "--file", str(f))
+    assert code == 2 and out == "3\n7\n"
+    assert err == "error: line 2: not valid UTF-8 text\n"
+
+
+def test_one_source_of_expressions_at_a_time(capsys, tmp_path):
+    f = tmp_path / "e.txt"
+    f.write_text("1+1\n")
+    for argv in (["calc", "--file", str(f), "5+5"], ["calc", "1+1", "-"]):
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and out == "" and "one of them" in err
+
+
+def test_train_refuses_to_overwrite_a_run(capsys, tmp_path):
+    argv = ["train", "--epochs", "1", "--train-size", "100", "--test-size", "20", "--hidden", "4", "--embed", "2",
+            "--out", str(tmp_path), "--quiet"]
+    assert run(capsys, *argv)[0] == 0
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "already holds a run" in err and "--resume" in err
+    assert run(capsys, *argv, "--overwrite")[0] == 0
+
+
+def test_eval_samples_and_exhaustive_exclude_each_other(capsys):
+    code, _, err = run(capsys, "eval", "--samples", "10", "--exhaustive")
+    assert code == 2 and "not allowed with" in err

@@ -35,7 +35,19 @@ def test_unknown_preset_lists_the_choices():
         preset("nope")
 
 
-@pytest.mark.parametrize("bad", [{"dropout": 1.0}, {"layers": 0}, {"embed": -1}])
+@pytest.mark.parametrize("bad", [{"dropout": 1.0}, {"layers": 0}, {"embed": -1}, {"hidden": 10**9},
+                                 {"hidden": "64"}, {"hidden": 64.0}, {"hidden": True}, {"reverse_input": "no"}])
 def test_bad_model_values(bad):
     with pytest.raises(ConfigError):
         ModelConfig(**bad)
+
+
+@pytest.mark.parametrize("bad", [{"lr": float("inf")}, {"lr": float("nan")}, {"train_size": 10**12},
+                                 {"epochs": 2.5}, {"resample": 1}])
+def test_bad_train_values(bad):
+    with pytest.raises(ConfigError):
+        TrainConfig(**bad)
+
+
+def test_ints_are_accepted_where_floats_are_declared():
+    assert TrainConfig(lr=1).lr == 1

@@ -105,8 +105,9 @@ def test_cli_default_output_name(saved, tmp_path, monkeypatch):
 @pytest.mark.parametrize("args, message", [
     (["activations", "1234+5"], "more than 3 digits"),
     (["probs", "12-3"], "operator '-' is not supported"),
-    (["states", "--n", "1"], "--n must be >= 2"),
-    (["errors", "--samples", "0"], "--samples must be >= 1"),
+    (["states", "--n", "1"], "--n must be between 2"),
+    (["states", "--n", "10000000"], "--n must be between 2"),
+    (["errors", "--samples", "0"], "--samples must be between 1"),
     (["errors", "--exhaustive", "--samples", "5"], "not allowed with"),
 ])
 def test_cli_user_errors_are_one_line(saved, tmp_path, capsys, args, message):

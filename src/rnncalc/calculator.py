@@ -45,7 +45,7 @@ def parse_expression(text: str, task: TaskConfig) -> tuple[int, str, int]:
     """
     if not isinstance(text, str):
         raise ExpressionError(f"expected a string, got {type(text).__name__}")
-    shown = text if len(text) <= 40 else text[:37] + "..."
+    shown = _shorten(text)
     expr = unicodedata.normalize("NFKC", text).strip(" \t\r\n")
     if not expr:
         raise ExpressionError("empty expression")
@@ -53,9 +53,11 @@ def parse_expression(text: str, task: TaskConfig) -> tuple[int, str, int]:
         if ch.isdigit() and ch not in DIGITS:
             raise ExpressionError(f"{shown!r}: {ch!r} is not an ASCII digit; use 0-9")
         if not ch.isprintable() and ch not in " \t":
-            raise ExpressionError(f"{shown!r}: contains the control character {ch!r}")
+            raise ExpressionError(f"{shown!r}: contains the invisible or control character {ch!r}")
     match = _SHAPE.fullmatch(expr)
     if match is None:
+        if re.search(r"[0-9][ \t]+[0-9]", expr):
+            raise ExpressionError(f"{shown!r}: a space inside a number")
         for i, ch in enumerate(expr, 1):
             if ch not in DIGITS and ch not in " \t" and ch not in task.operators:
                 raise ExpressionError(f"{shown!r}: unexpected character {ch!r} at position {i}")
@@ -64,11 +66,17 @@ def parse_expression(text: str, task: TaskConfig) -> tuple[int, str, int]:
     if op not in task.operators:
         raise ExpressionError(f"{shown!r}: operator {op!r} is not supported "
                               f"(this model knows {', '.join(task.operators)})")
+    # Leading zeros go before int(): the digits that matter are few, however long the string.
+    left, right = left.lstrip("0") or "0", right.lstrip("0") or "0"
     for number in (left, right):
-        if len(number.lstrip("0")) > task.digits:
-            raise ExpressionError(f"{shown!r}: {number} has more than {task.digits} digits, "
+        if len(number) > task.digits:
+            raise ExpressionError(f"{shown!r}: {_shorten(number)} has more than {task.digits} digits, "
                                   f"the most this model was trained on")
     return int(left), op, int(right)
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def pretrained_path() -> Path:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_model
 
 from .config import ConfigError, ModelConfig, TaskConfig, TrainConfig
@@ -97,6 +97,8 @@ def read_config(directory: str | os.PathLike) -> dict:
     if set(meta) != expected:
         raise CheckpointError(f"{path}: unknown keys {sorted(set(meta) - expected)}, "
                               f"missing keys {sorted(expected - set(meta))}")
+    if not isinstance(meta["metrics"], dict):
+        raise CheckpointError(f"{path}: 'metrics' must be a JSON object")
     version = meta["format_version"]
     if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
         raise CheckpointError(f"{path}: format version {version!r} is not supported "
@@ -130,8 +132,15 @@ def load(directory: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"{weights}: contents do not match the sha256 recorded in {config_path.name} "
                               f"(corrupted, truncated or replaced)")
     try:
+        with safe_open(weights, framework="pt") as f:
+            dtypes = {f.get_slice(name).get_dtype() for name in f.keys()}
+        if dtypes != {"F32"}:
+            raise ValueError(f"weights must all be float32 (F32), found {sorted(dtypes)}")
         load_model(model, weights, strict=True)
     except (SafetensorError, RuntimeError, ValueError, OSError) as e:
-        raise CheckpointError(f"{weights}: not a valid weights file for this config: {e}") from None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        detail = "; ".join(line.strip() for line in str(e).splitlines()[1:3] if line.strip())
+        raise CheckpointError(f"{weights}: not valid weights for its config.json: {first}"
+                              + (f" {detail}" if detail else "")) from None
     model.eval()
     return Checkpoint(model, task, train_cfg, vocab, meta["metrics"])

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from .config import PRESETS, ConfigError, ModelConfig, TrainConfig, preset
 from .model import CELLS
 
 EXIT_USAGE = 2
+MAX_SAMPLES = 10_000_000  # random expressions per eval/sample: beyond this, use --exhaustive
 
 
 class UserError(Exception):
@@ -48,11 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--logdir", metavar="DIR", help="TensorBoard log directory (default OUT/tb)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR with its saved configs")
+    t.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
 
     e = sub.add_parser("eval", help="free-running exact-match accuracy")
     _add_model_arg(e)
-    e.add_argument("--samples", type=int, default=10_000, help="random expressions to test (default 10000)")
-    e.add_argument("--exhaustive", action="store_true", help="test every expression the model's task allows")
+    which = e.add_mutually_exclusive_group()
+    which.add_argument("--samples", type=int, default=10_000, help="random expressions to test (default 10000)")
+    which.add_argument("--exhaustive", action="store_true", help="test every expression the model's task allows")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
@@ -91,8 +96,17 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except (UserError, ValueError, OSError) as e:
+        if isinstance(e, BrokenPipeError):  # `rnncalc ... | head`: the reader left; say nothing
+            sys.stdout = open(os.devnull, "w")
+            return 141
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug, not a user error: still one line, with what to report
+        print(f"error: unexpected {type(e).__name__}: {e} (please report this)", file=sys.stderr)
+        return 1
 
 
 def _load(args) -> checkpoint.Checkpoint:
@@ -106,7 +120,7 @@ def cmd_train(args) -> int:
     if args.resume:
         given = [k for k, v in vars(args).items()
                  if v is not None and (k in ModelConfig.__dataclass_fields__ or k in TrainConfig.__dataclass_fields__)]
-        if given or args.out:
+        if given or args.out or args.overwrite:
             raise UserError("--resume continues a run with its saved configs; give no other settings")
         out = Path(args.resume)
         saved = checkpoint.load(last_checkpoint_dir(out))
@@ -116,6 +130,13 @@ def cmd_train(args) -> int:
         model_cfg = _override(model_cfg, args, ModelConfig)
         train_cfg = _override(train_cfg, args, TrainConfig)
         out = Path(args.out or f"runs/{args.preset}")
+        if not args.overwrite and any((out / name).exists() for name in ("last.json", "final", "best")):
+            raise UserError(f"{out} already holds a run: continue it with --resume {out}, "
+                            f"or replace it with --overwrite")
+        if args.overwrite:
+            for name in ("last.json", "final", "best", "epochs", "tb"):
+                target = out / name
+                shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     logdir = Path(args.logdir) if args.logdir else out / "tb"
     print(f"training -> {out}  (TensorBoard: tensorboard --logdir {logdir})")
     print(f"model: {model_cfg}\ntrain: {train_cfg}", flush=True)
@@ -156,8 +177,8 @@ def _evaluate(args, ckpt: checkpoint.Checkpoint, teacher_forced: bool = False):
 
     if args.exhaustive:
         operands = all_operands(ckpt.task)
-    elif args.samples < 1:
-        raise UserError("--samples must be >= 1")
+    elif not 1 <= args.samples <= MAX_SAMPLES:
+        raise UserError(f"--samples must be between 1 and {MAX_SAMPLES:,} (--exhaustive covers every expression)")
     else:
         operands = sample_operands(args.samples, ckpt.task, "uniform", torch.Generator().manual_seed(args.seed))
     return evaluate(ckpt.model, operands, ckpt.task, ckpt.vocab, teacher_forced=teacher_forced,
@@ -187,6 +208,8 @@ def cmd_eval(args) -> int:
 def cmd_sample(args) -> int:
     from .data import sample_operands
 
+    if not 1 <= args.n <= MAX_SAMPLES:
+        raise UserError(f"-n must be between 1 and {MAX_SAMPLES:,}")
     ckpt = _load(args)
     calc = Calculator(ckpt.model, ckpt.task, ckpt.vocab)
     ops = sample_operands(args.n, ckpt.task, "uniform", torch.Generator().manual_seed(args.seed)).tolist()
@@ -200,25 +223,48 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def _read_lines(data: bytes) -> list[tuple[str, str | None]]:
+    """Raw input -> (label, text) per non-blank line; text is None where the line is not UTF-8.
+
+    Lines end at '\\n' only (a trailing '\\r' is dropped), so numbers match an editor's;
+    a UTF-8 byte-order mark at the start is ignored.
+    """
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    lines = []
+    for i, raw in enumerate(data.split(b"\n"), 1):
+        raw = raw.removesuffix(b"\r")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            lines.append((f"line {i}", None))
+            continue
+        if text.strip():
+            lines.append((f"line {i}", text))
+    return lines
+
+
 def cmd_calc(args) -> int:
+    sources = [bool(args.file), args.expressions == ["-"], bool(args.expressions) and args.expressions != ["-"]]
+    if sum(sources) != 1 or ("-" in args.expressions and args.expressions != ["-"]):
+        raise UserError("give expressions such as 155+339, or '-' to read stdin, or --file PATH (one of them)")
     if args.file:
-        lines = Path(args.file).read_text().splitlines()
+        labelled = _read_lines(Path(args.file).read_bytes())
     elif args.expressions == ["-"]:
-        lines = sys.stdin.read().splitlines()
+        labelled = _read_lines(sys.stdin.buffer.read())
     else:
-        lines = None
-    if lines is None and not args.expressions:
-        raise UserError("give expressions such as 155+339, '-' to read stdin, or --file PATH")
+        labelled = [("", e) for e in args.expressions]
     calc = Calculator.load(args.model)
-    if lines is None:
-        labelled = [(repr(e), e) for e in args.expressions]
-    else:  # blank lines are skipped; errors name the line number
-        labelled = [(f"line {i}", line) for i, line in enumerate(lines, 1) if line.strip()]
+    good = [(label, text) for label, text in labelled if text is not None]
+    answers = iter(calc.try_many([text for _, text in good]))
     failed = 0
-    for (label, _), result in zip(labelled, calc.try_many([e for _, e in labelled])):
+    for label, text in labelled:
+        where = f"{label}: " if label else ""
+        result = ExpressionError("not valid UTF-8 text") if text is None else next(answers)
+        if isinstance(result, str) and not result:
+            result = ExpressionError(f"{text!r}: the model gave an empty answer (is it trained?)")
         if isinstance(result, ExpressionError):
             failed += 1
-            print(f"error: {label}: {result}" if lines is not None else f"error: {result}", file=sys.stderr)
+            print(f"error: {where}{result}", file=sys.stderr)
         else:
             print(result)
     return EXIT_USAGE if failed else 0
@@ -237,6 +283,8 @@ def cmd_viz(args) -> int:
     from . import probe, viz
     from .data import sample_operands
 
+    if Path(args.out).suffix.lower() not in (".png", ".svg"):
+        raise UserError(f"--out {args.out}: name a .png or .svg file")
     ckpt = _load(args)
     model, task, vocab = ckpt.model, ckpt.task, ckpt.vocab
     if args.figure == "curves":
@@ -250,8 +298,8 @@ def cmd_viz(args) -> int:
     elif args.figure == "probs":
         fig = viz.probs(probe.step_probs(model, task, vocab, args.expr))
     elif args.figure == "states":
-        if args.n < 2:
-            raise UserError("--n must be >= 2")
+        if not 2 <= args.n <= 100_000:
+            raise UserError("--n must be between 2 and 100,000")
         g = torch.Generator().manual_seed(args.seed)
         fig = viz.states(probe.state_map(model, task, vocab, sample_operands(args.n, task, "uniform", g)))
     else:

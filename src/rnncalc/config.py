@@ -7,6 +7,7 @@ unknown keys so that a stale or hand-edited file fails loudly, not silently.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, fields
 
 
@@ -40,6 +41,15 @@ class _Config:
         if not ok:
             raise ConfigError(f"{type(self).__name__}: {message}")
 
+    def _check_types(self) -> None:
+        """Each field holds its declared type (a JSON file can hold anything); ints pass as floats."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            ok = {"int": isinstance(value, int) and not isinstance(value, bool),
+                  "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+                  "str": isinstance(value, str), "bool": isinstance(value, bool)}[f.type]
+            self._check(ok, f"{f.name} must be {f.type}, got {value!r}")
+
 
 @dataclass(frozen=True)
 class TaskConfig(_Config):
@@ -49,7 +59,8 @@ class TaskConfig(_Config):
     operators: str = "+"
 
     def __post_init__(self) -> None:
-        self._check(isinstance(self.digits, int) and 1 <= self.digits <= 9, "digits must be 1..9")
+        self._check_types()
+        self._check(1 <= self.digits <= 9, "digits must be 1..9")
         self._check(self.operators == "+", f"only '+' is supported, got {self.operators!r}")
 
     @property
@@ -85,11 +96,12 @@ class ModelConfig(_Config):
     vocab_size: int = 13
 
     def __post_init__(self) -> None:
-        self._check(self.layers >= 1, "layers must be >= 1")
-        self._check(self.hidden >= 1, "hidden must be >= 1")
-        self._check(self.embed >= 0, "embed must be >= 0 (0 means one-hot)")
+        self._check_types()
+        self._check(1 <= self.layers <= 16, "layers must be 1..16")
+        self._check(1 <= self.hidden <= 4096, "hidden must be 1..4096")
+        self._check(0 <= self.embed <= 4096, "embed must be 0..4096 (0 means one-hot)")
         self._check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
-        self._check(self.vocab_size >= 13, "vocab_size must be >= 13")
+        self._check(13 <= self.vocab_size <= 1000, "vocab_size must be 13..1000")
 
 
 @dataclass(frozen=True)
@@ -112,15 +124,19 @@ class TrainConfig(_Config):
     stop_at_zero_error: bool = False  # stop once free-running test error is 0
 
     def __post_init__(self) -> None:
+        self._check_types()
         self._check(self.epochs >= 1, "epochs must be >= 1")
         self._check(self.batch_size >= 1, "batch_size must be >= 1")
-        self._check(self.lr > 0, "lr must be > 0")
+        self._check(0 < self.lr < math.inf, "lr must be a finite number > 0")
         self._check(0 < self.adam_beta2 < 1, "adam_beta2 must be in (0, 1)")
         self._check(self.lr_schedule in ("constant", "cosine"), "lr_schedule must be constant or cosine")
         self._check(0 < self.min_lr_ratio <= 1, "min_lr_ratio must be in (0, 1]")
         self._check(self.clip > 0, "clip must be > 0")
-        self._check(self.train_size >= 1 and self.test_size >= 1, "sizes must be >= 1")
-        self._check(self.holdout == 0 or self.holdout >= self.test_size, "holdout must be 0 or >= test_size")
+        self._check(1 <= self.train_size <= 50_000_000, "train_size must be 1..50,000,000")
+        self._check(1 <= self.test_size <= 10_000_000, "test_size must be 1..10,000,000")
+        self._check(self.holdout == 0 or self.holdout >= self.test_size,
+                    f"test_size ({self.test_size}) must not exceed holdout ({self.holdout}): "
+                    f"the test set is drawn from the held-out pairs")
         self._check(self.sampling != "notebook" or (not self.resample and not self.holdout),
                     "notebook sampling replays one fixed stream: no resample, no holdout")
         self._check(self.sampling in SAMPLINGS, f"sampling must be one of {SAMPLINGS}")

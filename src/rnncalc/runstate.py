@@ -51,10 +51,12 @@ def last_checkpoint_dir(out: Path) -> Path:
     pointer = out / POINTER
     try:
         rel = json.loads(pointer.read_text())["path"]
+        if not isinstance(rel, str):
+            raise TypeError("'path' must be a string")
     except FileNotFoundError:
         raise CheckpointError(f"{pointer}: not found; {out} has no completed epoch to resume from") from None
-    except (ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{pointer}: unreadable: {e}") from None
+    except (ValueError, KeyError, TypeError, IndexError) as e:
+        raise CheckpointError(f"{pointer}: unreadable: {e!r}") from None
     directory = (out / rel).resolve()
     if out.resolve() not in directory.parents:
         raise CheckpointError(f"{pointer}: points outside {out}")
@@ -71,16 +73,16 @@ def load(out: Path, model: Seq2Seq, opt: torch.optim.Optimizer, data_rng: torch.
     try:
         tensors = load_file(directory / STATE_TENSORS)
         meta = json.loads((directory / STATE_JSON).read_text())
-    except (OSError, SafetensorError, ValueError) as e:
-        raise CheckpointError(f"{directory}: training state unreadable: {e}") from None
-    slots: dict[int, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("opt."):
-            _, param, name = key.split(".")
-            slots.setdefault(int(param), {})[name] = value
-    for group in meta["param_groups"]:
-        group["betas"] = tuple(group["betas"])
-    opt.load_state_dict({"state": slots, "param_groups": meta["param_groups"]})
-    torch.set_rng_state(tensors["rng.torch"])
-    data_rng.set_state(tensors["rng.data"])
-    return {"epoch": meta["epoch"], "history": saved.metrics["history"], "best": saved.metrics["best"]}
+        slots: dict[int, dict] = {}
+        for key, value in tensors.items():
+            if key.startswith("opt."):
+                _, param, name = key.split(".")
+                slots.setdefault(int(param), {})[name] = value
+        for group in meta["param_groups"]:
+            group["betas"] = tuple(group["betas"])
+        opt.load_state_dict({"state": slots, "param_groups": meta["param_groups"]})
+        torch.set_rng_state(tensors["rng.torch"])
+        data_rng.set_state(tensors["rng.data"])
+        return {"epoch": meta["epoch"], "history": saved.metrics["history"], "best": saved.metrics["best"]}
+    except (OSError, SafetensorError, ValueError, KeyError, TypeError, IndexError, RuntimeError) as e:
+        raise CheckpointError(f"{directory}: training state unreadable: {e!r}") from None
