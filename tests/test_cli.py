@@ -132,3 +132,26 @@ def test_train_refuses_to_overwrite_a_run(capsys, tmp_path):
 def test_eval_samples_and_exhaustive_exclude_each_other(capsys):
     code, _, err = run(capsys, "eval", "--samples", "10", "--exhaustive")
     assert code == 2 and "not allowed with" in err
+
+
+def test_a_thousand_generated_strings_never_crash_the_cli(capsys, tmp_path):
+    """Junk, unicode, near-misses and valid sums: every line gets an answer or a one-line error."""
+    import random
+
+    rng = random.Random(0)
+    alphabet = "0123456789+-*/ \t.,=xX٣３＋\u200b\ufeff\x00\x7f€ñ²①"
+    lines = []
+    for i in range(1000):
+        if i % 4 == 0:
+            lines.append(f"{rng.randrange(1000)}+{rng.randrange(1000)}")
+        else:
+            lines.append("".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 12))))
+    f = tmp_path / "junk.txt"
+    f.write_text("\n".join(lines), encoding="utf-8")
+    code, out, err = run(capsys, "calc", "--file", str(f))
+    answered, errors = out.splitlines(), err.splitlines()
+    assert "Traceback" not in err and code == 2
+    assert all(e.startswith("error: line ") for e in errors)
+    assert all(a.isdigit() for a in answered)
+    assert len(answered) + len(errors) == sum(1 for line in lines if line.strip())
+    assert len(answered) >= 250  # the valid sums, at least

@@ -77,6 +77,7 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path, task, tiny_model
 
     with pytest.raises(KeyboardInterrupt):
         train(task, model_cfg, cfg, out=tmp_path / "cut", on_epoch=stop_after_first, **quiet)
+    assert checkpoint.load(tmp_path / "cut" / "interrupted").metrics["history"][-1]["epoch"] == 1
     torch.manual_seed(1234)  # whatever happens in between must not matter
     resumed = train(task, model_cfg, cfg, out=tmp_path / "cut", resume=True, **quiet)
     for k, v in whole.model.state_dict().items():

@@ -134,7 +134,7 @@ def cmd_train(args) -> int:
             raise UserError(f"{out} already holds a run: continue it with --resume {out}, "
                             f"or replace it with --overwrite")
         if args.overwrite:
-            for name in ("last.json", "final", "best", "epochs", "tb"):
+            for name in ("last.json", "final", "best", "epochs", "tb", "interrupted"):
                 target = out / name
                 shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     logdir = Path(args.logdir) if args.logdir else out / "tb"
@@ -149,8 +149,9 @@ def cmd_train(args) -> int:
         except checkpoint.CheckpointError:
             print("\ninterrupted before the first epoch ended: nothing to resume", file=sys.stderr)
             return 130
-        print(f"\ninterrupted; the run is saved {done} (the unfinished epoch is dropped). "
-              f"Continue it with: rnncalc train --resume {out}", file=sys.stderr)
+        print(f"\ninterrupted; the run can continue from its state {done} (the unfinished epoch is redone; "
+              f"its weights so far are in {out / 'interrupted'}). Continue with: rnncalc train --resume {out}",
+              file=sys.stderr)
         return 130
     except TrainingError as e:
         print(f"error: {e}", file=sys.stderr)

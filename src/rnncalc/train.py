@@ -87,64 +87,71 @@ def train(task: TaskConfig, model_cfg: ModelConfig, cfg: TrainConfig, *, out: st
     writer = _tensorboard(logdir, model, task, vocab, purge_step=first_epoch)
 
     start = time.perf_counter() - (result.history[-1]["seconds"] if result.history else 0.0)
-    for epoch in range(first_epoch, cfg.epochs + 1):
-        model.train()
-        loss_sum, tf_wrong = 0.0, 0
-        if cfg.resample:
-            data = make_batch(draw_training(task, cfg, splits.held_out, data_rng), task, vocab)
-        order = epoch_order(len(data), data_rng)
-        bar = tqdm(order.split(cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
-                   disable=not progress, leave=False)
-        for i, idx in enumerate(bar):
-            for group in opt.param_groups:
-                group["lr"] = lr_at((epoch - 1) * steps_per_epoch + i, total_steps, cfg)
-            batch = data[idx]
-            logits = model(batch.src, batch.src_len, batch.tgt_in)  # (B, T, V)
-            loss = masked_loss(logits, batch)
-            if not torch.isfinite(loss):
-                saved = f"; the last good state is in {out}" if out is not None and epoch > 1 else ""
-                raise TrainingError(f"loss became {loss.item()} at epoch {epoch}, step {i + 1}{saved}. "
-                                    f"Try a lower --lr (now {cfg.lr}).")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-            opt.step()
-            loss_sum += loss.item() * len(idx)
-            tf_wrong += int((~teacher_forced_correct(logits.detach(), batch)).sum())
+    try:
+        for epoch in range(first_epoch, cfg.epochs + 1):
+            model.train()
+            loss_sum, tf_wrong = 0.0, 0
+            if cfg.resample:
+                data = make_batch(draw_training(task, cfg, splits.held_out, data_rng), task, vocab)
+            order = epoch_order(len(data), data_rng)
+            bar = tqdm(order.split(cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
+                       disable=not progress, leave=False)
+            for i, idx in enumerate(bar):
+                for group in opt.param_groups:
+                    group["lr"] = lr_at((epoch - 1) * steps_per_epoch + i, total_steps, cfg)
+                batch = data[idx]
+                logits = model(batch.src, batch.src_len, batch.tgt_in)  # (B, T, V)
+                loss = masked_loss(logits, batch)
+                if not torch.isfinite(loss):
+                    saved = f"; the last good state is in {out}" if out is not None and epoch > 1 else ""
+                    raise TrainingError(f"loss became {loss.item()} at epoch {epoch}, step {i + 1}{saved}. "
+                                        f"Try a lower --lr (now {cfg.lr}).")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+                opt.step()
+                loss_sum += loss.item() * len(idx)
+                tf_wrong += int((~teacher_forced_correct(logits.detach(), batch)).sum())
 
-        test = evaluate(model, splits.test, task, vocab, teacher_forced=True, max_failures=5)
-        row = {
-            "epoch": epoch,
-            "loss": loss_sum / len(data),
-            "train_err_tf": tf_wrong / len(data),
-            "test_err_tf": test.teacher_forced_wrong / test.n,
-            "test_err": test.error,
-            "lr": opt.param_groups[0]["lr"],
-            "seconds": time.perf_counter() - start,
-        }
-        result.history.append(row)
-        log(f"epoch {epoch:3d}  loss {row['loss']:.4f}  train err (teacher-forced) {row['train_err_tf']:.4f}  "
-            f"test err: teacher-forced {row['test_err_tf']:.4f}, free-running {row['test_err']:.4f}  "
-            f"[{row['seconds']:.1f}s]")
-        if writer:
-            for key in ("loss", "train_err_tf", "test_err_tf", "test_err", "lr"):
-                writer.add_scalar(key, row[key], epoch)
-            writer.flush()
-        is_best = result.best is None or row["test_err"] < result.best["test_err"]
-        if is_best:
-            result.best = row
-        if out is not None:
-            metrics = {"history": result.history, "best": result.best}
+            test = evaluate(model, splits.test, task, vocab, teacher_forced=True, max_failures=5)
+            row = {
+                "epoch": epoch,
+                "loss": loss_sum / len(data),
+                "train_err_tf": tf_wrong / len(data),
+                "test_err_tf": test.teacher_forced_wrong / test.n,
+                "test_err": test.error,
+                "lr": opt.param_groups[0]["lr"],
+                "seconds": time.perf_counter() - start,
+            }
+            result.history.append(row)
+            log(f"epoch {epoch:3d}  loss {row['loss']:.4f}  train err (teacher-forced) {row['train_err_tf']:.4f}  "
+                f"test err: teacher-forced {row['test_err_tf']:.4f}, free-running {row['test_err']:.4f}  "
+                f"[{row['seconds']:.1f}s]")
+            if writer:
+                for key in ("loss", "train_err_tf", "test_err_tf", "test_err", "lr"):
+                    writer.add_scalar(key, row[key], epoch)
+                writer.flush()
+            is_best = result.best is None or row["test_err"] < result.best["test_err"]
             if is_best:
-                checkpoint.save(Path(out) / "best", checkpoint.Checkpoint(model, task, cfg, vocab, metrics))
-            runstate.save(Path(out), checkpoint.Checkpoint(model, task, cfg, vocab, metrics), opt, data_rng)
-        if on_epoch is not None:
-            paused = time.perf_counter()
-            on_epoch(model, row)
-            start += time.perf_counter() - paused
-        if cfg.stop_at_zero_error and test.wrong == 0:
-            log(f"free-running test error is 0 after epoch {epoch}: stopping")
-            break
+                result.best = row
+            if out is not None:
+                metrics = {"history": result.history, "best": result.best}
+                if is_best:
+                    checkpoint.save(Path(out) / "best", checkpoint.Checkpoint(model, task, cfg, vocab, metrics))
+                runstate.save(Path(out), checkpoint.Checkpoint(model, task, cfg, vocab, metrics), opt, data_rng)
+            if on_epoch is not None:
+                paused = time.perf_counter()
+                on_epoch(model, row)
+                start += time.perf_counter() - paused
+            if cfg.stop_at_zero_error and test.wrong == 0:
+                log(f"free-running test error is 0 after epoch {epoch}: stopping")
+                break
+    except KeyboardInterrupt:
+        # Keep what the unfinished epoch learned for inspection; resuming restarts that epoch.
+        if out is not None:
+            checkpoint.save(Path(out) / "interrupted", checkpoint.Checkpoint(
+                model, task, cfg, vocab, {"history": result.history, "best": result.best}))
+        raise
 
     result.seconds = time.perf_counter() - start
     if out is not None:
