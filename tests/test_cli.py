@@ -155,3 +155,25 @@ def test_a_thousand_generated_strings_never_crash_the_cli(capsys, tmp_path):
     assert all(a.isdigit() for a in answered)
     assert len(answered) + len(errors) == sum(1 for line in lines if line.strip())
     assert len(answered) >= 250  # the valid sums, at least
+
+
+def test_overwrite_refuses_a_directory_that_is_not_a_run(capsys, tmp_path):
+    (tmp_path / "best").mkdir()
+    (tmp_path / "best" / "notes.txt").write_text("mine")
+    code, _, err = run(capsys, "train", "--epochs", "1", "--train-size", "100", "--test-size", "20",
+                       "--out", str(tmp_path), "--overwrite", "--quiet")
+    assert code == 2 and "not an rnncalc run" in err
+    assert (tmp_path / "best" / "notes.txt").read_text() == "mine"
+
+
+def test_huge_seed_names_the_problem(capsys):
+    code, _, err = run(capsys, "sample", "--seed", "99999999999999999999999")
+    assert code == 2 and "seed must be in" in err
+
+
+def test_answers_and_errors_stay_in_order_in_one_pipe(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "rnncalc", "calc", "1+1", "bad", "2+2"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env={k: v for k, v in __import__("os").environ.items() if k != "PYTHONUNBUFFERED"})
+    assert proc.stdout.splitlines()[0] == "2" and proc.stdout.splitlines()[1].startswith("error: ")
+    assert proc.stdout.splitlines()[2] == "4"

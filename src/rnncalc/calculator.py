@@ -107,6 +107,8 @@ class Calculator:
 
     def calc_many(self, expressions: list[str], batch_size: int = 2000) -> list[str]:
         """Answer each expression, batched; raises ExpressionError at the first bad one."""
+        if isinstance(expressions, str):
+            raise ExpressionError("calc_many takes a list of expressions; use calc(expression) for one")
         parsed = [parse_expression(e, self.task) for e in expressions]
         answers = []
         for lo in range(0, len(parsed), batch_size):

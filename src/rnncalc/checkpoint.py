@@ -24,6 +24,7 @@ from .vocab import Vocab, VocabError
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+MAX_CONFIG_BYTES = 10_000_000  # a config with its training history is a few kB
 
 
 class CheckpointError(ValueError):
@@ -86,7 +87,11 @@ def read_config(directory: str | os.PathLike) -> dict:
     """Parse and check config.json; raises CheckpointError naming the file and the problem."""
     path = Path(directory) / CONFIG_FILE
     try:
-        meta = json.loads(path.read_text())
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise CheckpointError(f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes; not a checkpoint config")
+        meta = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"{path}: not found (is {directory} a checkpoint directory?)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:

@@ -6,10 +6,12 @@ User errors print one line, `error: ...`, on stderr and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -20,7 +22,15 @@ from .config import PRESETS, ConfigError, ModelConfig, TrainConfig, preset
 from .model import CELLS
 
 EXIT_USAGE = 2
+RUN_ENTRIES = ("last.json", "final", "best", "epochs", "tb", "interrupted")  # what `train` writes in OUT
 MAX_SAMPLES = 10_000_000  # random expressions per eval/sample: beyond this, use --exhaustive
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"seed must be in 0..2^63-1, got {text}")
+    return value
 
 
 class UserError(Exception):
@@ -45,11 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--cell", choices=sorted(CELLS))
     for flag, kind in [("--layers", int), ("--hidden", int), ("--embed", int), ("--dropout", float),
                        ("--epochs", int), ("--batch-size", int), ("--lr", float), ("--train-size", int),
-                       ("--test-size", int), ("--seed", int)]:
+                       ("--test-size", int), ("--seed", _seed)]:
         t.add_argument(flag, type=kind)
     t.add_argument("--out", metavar="DIR", help="where best/ and final/ checkpoints go (default runs/PRESET)")
     t.add_argument("--logdir", metavar="DIR", help="TensorBoard log directory (default OUT/tb)")
-    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--quiet", action="store_true", help="no progress bars (they show only on a terminal anyway)")
     t.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR with its saved configs")
     t.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
 
@@ -58,13 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     which = e.add_mutually_exclusive_group()
     which.add_argument("--samples", type=int, default=10_000, help="random expressions to test (default 10000)")
     which.add_argument("--exhaustive", action="store_true", help="test every expression the model's task allows")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=_seed, default=0)
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
     s = sub.add_parser("sample", help="print truth against prediction for random expressions")
     _add_model_arg(s)
     s.add_argument("-n", type=int, default=20)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_seed, default=0)
 
     c = sub.add_parser("calc", help="answer expressions; '-' reads one per line from stdin")
     _add_model_arg(c)
@@ -81,13 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
             f.add_argument("expr", metavar="EXPR", help="an expression such as 155+339")
         if name == "states":
             f.add_argument("--n", type=int, default=3000, help="random expressions to project (default 3000)")
-            f.add_argument("--seed", type=int, default=0)
+            f.add_argument("--seed", type=_seed, default=0)
         if name == "errors":
             which = f.add_mutually_exclusive_group()
             which.add_argument("--exhaustive", action="store_true", help="evaluate every expression")
             which.add_argument("--samples", type=int, default=10_000,
                                help="random expressions to evaluate (default 10000)")
-            f.add_argument("--seed", type=int, default=0)
+            f.add_argument("--seed", type=_seed, default=0)
     return parser
 
 
@@ -130,11 +140,13 @@ def cmd_train(args) -> int:
         model_cfg = _override(model_cfg, args, ModelConfig)
         train_cfg = _override(train_cfg, args, TrainConfig)
         out = Path(args.out or f"runs/{args.preset}")
-        if not args.overwrite and any((out / name).exists() for name in ("last.json", "final", "best")):
-            raise UserError(f"{out} already holds a run: continue it with --resume {out}, "
-                            f"or replace it with --overwrite")
+        is_run = (out / "last.json").is_file() or any((out / d / "config.json").is_file() for d in ("best", "final"))
+        if any((out / name).exists() for name in RUN_ENTRIES) and not (is_run and args.overwrite):
+            raise UserError(f"{out} already holds a run: continue it with --resume {out}, or replace it "
+                            f"with --overwrite" if is_run else f"{out} holds files named like a run's "
+                            f"({', '.join(RUN_ENTRIES)}) but is not an rnncalc run: choose another --out")
         if args.overwrite:
-            for name in ("last.json", "final", "best", "epochs", "tb", "interrupted"):
+            for name in RUN_ENTRIES:
                 target = out / name
                 shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     logdir = Path(args.logdir) if args.logdir else out / "tb"
@@ -142,7 +154,7 @@ def cmd_train(args) -> int:
     print(f"model: {model_cfg}\ntrain: {train_cfg}", flush=True)
     try:
         result = train(task, model_cfg, train_cfg, out=out, resume=bool(args.resume), logdir=logdir,
-                       progress=not args.quiet)
+                       progress=not args.quiet and sys.stderr.isatty())
     except KeyboardInterrupt:
         try:
             done = f"after epoch {last_checkpoint_dir(out).name.lstrip('0')}"
@@ -224,50 +236,60 @@ def cmd_sample(args) -> int:
     return 0
 
 
-def _read_lines(data: bytes) -> list[tuple[str, str | None]]:
-    """Raw input -> (label, text) per non-blank line; text is None where the line is not UTF-8.
-
-    Lines end at '\\n' only (a trailing '\\r' is dropped), so numbers match an editor's;
-    a UTF-8 byte-order mark at the start is ignored.
-    """
-    data = data.removeprefix(b"\xef\xbb\xbf")
-    lines = []
-    for i, raw in enumerate(data.split(b"\n"), 1):
-        raw = raw.removesuffix(b"\r")
+def _read_lines(stream) -> Iterator[tuple[str, str | None]]:
+    """A binary stream -> (label, text) per non-blank line, lazily; text is None where the
+    line is not UTF-8. Lines end at '\\n' only (a trailing '\\r' is dropped), so numbers
+    match an editor's; a UTF-8 byte-order mark at the start is ignored."""
+    for i, raw in enumerate(stream, 1):
+        raw = raw.removesuffix(b"\n").removesuffix(b"\r")
+        if i == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            lines.append((f"line {i}", None))
+            yield f"line {i}", None
             continue
         if text.strip():
-            lines.append((f"line {i}", text))
-    return lines
+            yield f"line {i}", text
 
 
 def cmd_calc(args) -> int:
     sources = [bool(args.file), args.expressions == ["-"], bool(args.expressions) and args.expressions != ["-"]]
     if sum(sources) != 1 or ("-" in args.expressions and args.expressions != ["-"]):
         raise UserError("give expressions such as 155+339, or '-' to read stdin, or --file PATH (one of them)")
-    if args.file:
-        labelled = _read_lines(Path(args.file).read_bytes())
-    elif args.expressions == ["-"]:
-        labelled = _read_lines(sys.stdin.buffer.read())
-    else:
-        labelled = [("", e) for e in args.expressions]
     calc = Calculator.load(args.model)
-    good = [(label, text) for label, text in labelled if text is not None]
-    answers = iter(calc.try_many([text for _, text in good]))
+    if args.file:
+        with open(args.file, "rb") as f:
+            return _answer_lines(calc, _read_lines(f), batch=1000)
+    if args.expressions == ["-"]:
+        if sys.stdin is None:
+            raise UserError("standard input is closed")
+        # At a terminal, answer each line as it is typed; from a pipe, in batches.
+        return _answer_lines(calc, _read_lines(sys.stdin.buffer), batch=1 if sys.stdin.isatty() else 1000)
+    return _answer_lines(calc, (("", e) for e in args.expressions), batch=1000)
+
+
+def _answer_lines(calc: Calculator, labelled, batch: int) -> int:
+    """Answer (label, text) pairs batch by batch, in order: answers on stdout, one error line
+    per bad input on stderr. Returns the exit status."""
     failed = 0
-    for label, text in labelled:
-        where = f"{label}: " if label else ""
-        result = ExpressionError("not valid UTF-8 text") if text is None else next(answers)
-        if isinstance(result, str) and not result:
-            result = ExpressionError(f"{text!r}: the model gave an empty answer (is it trained?)")
-        if isinstance(result, ExpressionError):
-            failed += 1
-            print(f"error: {where}{result}", file=sys.stderr)
-        else:
-            print(result)
+    chunk = list(itertools.islice(labelled, batch))
+    while chunk:
+        good = [text for _, text in chunk if text is not None]
+        answers = iter(calc.try_many(good))
+        for label, text in chunk:
+            where = f"{label}: " if label else ""
+            result = ExpressionError("not valid UTF-8 text") if text is None else next(answers)
+            if isinstance(result, str) and not result:
+                result = ExpressionError(f"{text!r}: the model gave an empty answer (is it trained?)")
+            if isinstance(result, ExpressionError):
+                failed += 1
+                sys.stdout.flush()  # keep answers and errors in input order when both go to one pipe
+                print(f"error: {where}{result}", file=sys.stderr)
+            else:
+                print(result)
+        sys.stdout.flush()
+        chunk = list(itertools.islice(labelled, batch))
     return EXIT_USAGE if failed else 0
 
 

@@ -128,6 +128,7 @@ class TrainConfig(_Config):
         self._check(self.epochs >= 1, "epochs must be >= 1")
         self._check(self.batch_size >= 1, "batch_size must be >= 1")
         self._check(0 < self.lr < math.inf, "lr must be a finite number > 0")
+        self._check(0 <= self.seed < 2**63, "seed must be in 0..2^63-1")
         self._check(0 < self.adam_beta2 < 1, "adam_beta2 must be in (0, 1)")
         self._check(self.lr_schedule in ("constant", "cosine"), "lr_schedule must be constant or cosine")
         self._check(0 < self.min_lr_ratio <= 1, "min_lr_ratio must be in (0, 1]")

@@ -131,6 +131,8 @@ def pca_2d(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     Each axis's sign is fixed so that its largest loading is positive: the same states
     always give the same picture. Missing axes (D < 2 or N < 2) come out as zeros.
     """
+    if not torch.isfinite(x).all():
+        raise ValueError("the states are not finite numbers (a model with NaN or inf weights?)")
     centred = x.double() - x.double().mean(dim=0)  # (N, D)
     _, s, vh = torch.linalg.svd(centred, full_matrices=False)  # s (K,), vh (K, D)
     axes = vh[:2]

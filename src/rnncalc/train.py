@@ -9,6 +9,7 @@ saves everything needed to resume the run bit for bit (see `runstate.py`).
 from __future__ import annotations
 
 import math
+import shutil
 import time
 import warnings
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import checkpoint, runstate
-from .config import ModelConfig, TaskConfig, TrainConfig
+from .config import ConfigError, ModelConfig, TaskConfig, TrainConfig
 from .data import Batch, draw_training, epoch_order, length_mask, make_batch, make_splits
 from .evaluate import evaluate, teacher_forced_correct
 from .model import Seq2Seq
@@ -67,8 +68,10 @@ def train(task: TaskConfig, model_cfg: ModelConfig, cfg: TrainConfig, *, out: st
     on_epoch(model, row) runs after each epoch's evaluation (benchmarks use it); its
     time is left out of the reported training seconds.
     """
-    torch.manual_seed(cfg.seed)
     vocab = Vocab()
+    if model_cfg.vocab_size != len(vocab):
+        raise ConfigError(f"ModelConfig.vocab_size is {model_cfg.vocab_size}; the vocabulary has {len(vocab)}")
+    torch.manual_seed(cfg.seed)
     data_rng = torch.Generator().manual_seed(cfg.seed)
     splits = make_splits(task, cfg, data_rng)
     data = None if splits.train is None else make_batch(splits.train, task, vocab)
@@ -155,6 +158,7 @@ def train(task: TaskConfig, model_cfg: ModelConfig, cfg: TrainConfig, *, out: st
 
     result.seconds = time.perf_counter() - start
     if out is not None:
+        shutil.rmtree(Path(out) / "interrupted", ignore_errors=True)  # the run finished after all
         checkpoint.save(Path(out) / "final", checkpoint.Checkpoint(
             model, task, cfg, vocab, {"history": result.history, "best": result.best}))
     if writer:
