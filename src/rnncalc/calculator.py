@@ -109,26 +109,29 @@ class Calculator:
         """Answer each expression, batched; raises ExpressionError at the first bad one."""
         if isinstance(expressions, str):
             raise ExpressionError("calc_many takes a list of expressions; use calc(expression) for one")
-        parsed = [parse_expression(e, self.task) for e in expressions]
-        answers = []
-        for lo in range(0, len(parsed), batch_size):
-            answers += self._answer(parsed[lo : lo + batch_size])
-        return answers
+        return self._answer_batched([parse_expression(e, self.task) for e in expressions], batch_size)
 
-    def try_many(self, expressions: list[str]) -> list[str | ExpressionError]:
+    def try_many(self, expressions: list[str], batch_size: int = 2000) -> list[str | ExpressionError]:
         """Like calc_many, but a bad expression yields its ExpressionError and the rest still run."""
         results: list[str | ExpressionError] = []
         good: list[int] = []
+        parsed = []
         for e in expressions:
             try:
-                parse_expression(e, self.task)
+                parsed.append(parse_expression(e, self.task))
                 good.append(len(results))
                 results.append("")
             except ExpressionError as err:
                 results.append(err)
-        for i, answer in zip(good, self.calc_many([expressions[i] for i in good])):
+        for i, answer in zip(good, self._answer_batched(parsed, batch_size)):
             results[i] = answer
         return results
+
+    def _answer_batched(self, parsed: list[tuple[int, str, int]], batch_size: int) -> list[str]:
+        answers = []
+        for lo in range(0, len(parsed), batch_size):
+            answers += self._answer(parsed[lo : lo + batch_size])
+        return answers
 
     def _answer(self, parsed: list[tuple[int, str, int]]) -> list[str]:
         if not parsed:
