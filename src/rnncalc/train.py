@@ -81,6 +81,11 @@ def train(task: TaskConfig, model_cfg: ModelConfig, cfg: TrainConfig, *, out: st
     steps_per_epoch = -(-cfg.train_size // cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
     result = TrainResult(model)
+
+    def snapshot() -> checkpoint.Checkpoint:
+        """The model as it stands, with the run's configs and log so far."""
+        return checkpoint.Checkpoint(model, task, cfg, vocab, {"history": result.history, "best": result.best})
+
     first_epoch = 1
     if resume:
         state = runstate.load(Path(out), model, opt, data_rng)
@@ -138,10 +143,9 @@ def train(task: TaskConfig, model_cfg: ModelConfig, cfg: TrainConfig, *, out: st
             if is_best:
                 result.best = row
             if out is not None:
-                metrics = {"history": result.history, "best": result.best}
                 if is_best:
-                    checkpoint.save(Path(out) / "best", checkpoint.Checkpoint(model, task, cfg, vocab, metrics))
-                runstate.save(Path(out), checkpoint.Checkpoint(model, task, cfg, vocab, metrics), opt, data_rng)
+                    checkpoint.save(Path(out) / "best", snapshot())
+                runstate.save(Path(out), snapshot(), opt, data_rng)
             if on_epoch is not None:
                 paused = time.perf_counter()
                 on_epoch(model, row)
@@ -152,15 +156,13 @@ def train(task: TaskConfig, model_cfg: ModelConfig, cfg: TrainConfig, *, out: st
     except KeyboardInterrupt:
         # Keep what the unfinished epoch learned for inspection; resuming restarts that epoch.
         if out is not None:
-            checkpoint.save(Path(out) / "interrupted", checkpoint.Checkpoint(
-                model, task, cfg, vocab, {"history": result.history, "best": result.best}))
+            checkpoint.save(Path(out) / "interrupted", snapshot())
         raise
 
     result.seconds = time.perf_counter() - start
     if out is not None:
         shutil.rmtree(Path(out) / "interrupted", ignore_errors=True)  # the run finished after all
-        checkpoint.save(Path(out) / "final", checkpoint.Checkpoint(
-            model, task, cfg, vocab, {"history": result.history, "best": result.best}))
+        checkpoint.save(Path(out) / "final", snapshot())
     if writer:
         last = result.history[-1] if result.history else {}
         writer.add_hparams({**{f"model/{k}": v for k, v in model_cfg.to_dict().items()},
