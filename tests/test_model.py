@@ -16,6 +16,49 @@ def test_unknown_cell_lists_the_choices():
         make_cell("transformer", 4, 4)
 
 
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+def test_split_step_equals_torchs_own_cell(kind):
+    """project + forward (the input half precomputed) computes exactly what nn.XCell does."""
+    cell = make_cell(kind, 5, 7)
+    x, h, c = torch.randn(3, 5), torch.randn(3, 7), torch.randn(3, 7)
+    state = (h, c) if kind == "lstm" else (h,)
+    ours = cell(cell.project(x), state)
+    ref = cell.cell(x, state) if kind == "lstm" else (cell.cell(x, h),)
+    for a, b in zip(ours, ref, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_layer_norm_lstm_split_step_equals_one_linear_over_input_and_state():
+    cell = make_cell("lnlstm", 5, 7)
+    x, h, c = torch.randn(3, 5), torch.randn(3, 7), torch.randn(3, 7)
+    gates = cell.linear(torch.cat([x, h], dim=1)).view(3, 4, 7)
+    i, f, g, o = (torch.nn.functional.layer_norm(gates, (7,)) * cell.gate_weight + cell.gate_bias).unbind(1)
+    c_ref = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    h_ref = o.sigmoid() * cell.cell_norm(c_ref).tanh()
+    h_new, c_new = cell(cell.project(x), (h, c))
+    torch.testing.assert_close(h_new, h_ref)
+    torch.testing.assert_close(c_new, c_ref)
+
+
+def test_reading_tokens_equals_projecting_their_embeddings(cell):
+    model = _model(cell)
+    tokens = torch.tensor([[3, 0, 12], [5, 5, 1]])
+    stack = model.encoder.stack
+    torch.testing.assert_close(stack.read(tokens, model.embedding), stack.cells[0].project(model.embedding(tokens)))
+
+
+def test_teacher_forced_forward_equals_stepping_the_decoder(cell, task, vocab):
+    model = _model(cell)
+    b = make_batch(torch.tensor([[155, 339], [7, 45]]), task, vocab)
+    with torch.no_grad():
+        _, state = model.encoder(b.src, b.src_len)
+        stepped = []
+        for t in range(b.tgt_in.shape[1]):
+            logits, state = model.decoder.step(b.tgt_in[:, t], state)
+            stepped.append(logits)
+        torch.testing.assert_close(model(b.src, b.src_len, b.tgt_in), torch.stack(stepped, dim=1))
+
+
 @pytest.mark.parametrize("reverse", [True, False])
 def test_padding_never_changes_the_encoder_state(cell, task, vocab, reverse):
     model = _model(cell, reverse_input=reverse)

@@ -34,7 +34,8 @@ def encode_shared(encoder: Encoder, src: torch.Tensor, src_len: torch.Tensor) ->
             break
         keys, node_of = torch.unique(node[active] * V + src[active, t], return_inverse=True)
         parents = keys // V
-        table = encoder.stack.step(encoder.embedding(keys % V), [tuple(x[parents] for x in s) for s in table])
+        table = encoder.stack.step(encoder.stack.read(keys % V, encoder.embedding),
+                                   [tuple(x[parents] for x in s) for s in table])
         node[active] = node_of
         ending = active[src_len[active] == t + 1]
         for out, layer in zip(final, table):
