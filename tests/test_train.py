@@ -2,12 +2,14 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_model
 
 from rnncalc import checkpoint
 from rnncalc.config import ModelConfig, TrainConfig
-from rnncalc.data import make_batch
+from rnncalc.data import make_batch, make_splits
 from rnncalc.evaluate import evaluate
 from rnncalc.model import Seq2Seq
+from rnncalc.runstate import last_checkpoint_dir
 from rnncalc.train import masked_loss, train
 
 
@@ -65,8 +67,10 @@ def test_every_cell_trains(task, cell, tiny_train_cfg):
     assert result.history[0]["loss"] > 0
 
 
-def test_interrupted_run_resumes_to_identical_weights(tmp_path, task, tiny_model_cfg, tiny_train_cfg):
-    cfg = tiny_train_cfg.replace(epochs=3, sampling="mixed", resample=True, holdout=1000, test_size=100)
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_interrupted_run_resumes_to_identical_weights(tmp_path, task, tiny_model_cfg, tiny_train_cfg, ema_decay):
+    cfg = tiny_train_cfg.replace(epochs=3, sampling="mixed", resample=True, holdout=1000, test_size=100,
+                                 ema_decay=ema_decay)
     model_cfg = tiny_model_cfg.replace(dropout=0.3)  # dropout draws from the global RNG: it must be restored too
     quiet = dict(log=lambda s: None, progress=False)
     whole = train(task, model_cfg, cfg, out=tmp_path / "whole", **quiet)
@@ -85,13 +89,25 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path, task, tiny_model
     assert [r["loss"] for r in resumed.history] == [r["loss"] for r in whole.history]
 
 
+def test_the_run_keeps_and_reports_the_moving_average(tmp_path, task, vocab, tiny_model_cfg, tiny_train_cfg):
+    cfg = tiny_train_cfg.replace(epochs=1, ema_decay=0.9)
+    result = train(task, tiny_model_cfg, cfg, out=tmp_path, log=lambda s: None, progress=False)
+    epoch_dir = last_checkpoint_dir(tmp_path)
+    kept = checkpoint.load(epoch_dir).model
+    trained = Seq2Seq(tiny_model_cfg)
+    load_model(trained, epoch_dir / "trained.safetensors")
+    assert torch.equal(kept.decoder.head.weight, result.model.decoder.head.weight)
+    assert not torch.equal(kept.decoder.head.weight, trained.decoder.head.weight)
+    test = make_splits(task, cfg, torch.Generator().manual_seed(cfg.seed)).test
+    assert result.history[0]["test_err"] == evaluate(kept, test, task, vocab).error
+
+
 def test_resume_without_a_completed_epoch_says_so(tmp_path, task, tiny_model_cfg, tiny_train_cfg):
     with pytest.raises(checkpoint.CheckpointError, match="no completed epoch"):
         train(task, tiny_model_cfg, tiny_train_cfg, out=tmp_path, resume=True, progress=False)
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_state(tmp_path, task, tiny_model_cfg, tiny_train_cfg):
-    from rnncalc.runstate import last_checkpoint_dir
     from rnncalc.train import TrainingError
 
     saved = {}

@@ -115,6 +115,7 @@ class TrainConfig(_Config):
     lr_schedule: str = "cosine"  # constant | cosine (to lr * min_lr_ratio over all epochs)
     min_lr_ratio: float = 0.01
     clip: float = 1.0
+    ema_decay: float = 0.0  # > 0: checkpoints hold an exponential moving average of the weights, this decay per step
     train_size: int = 60_000  # examples per epoch
     test_size: int = 10_000
     sampling: str = "uniform"  # uniform | balanced | mixed | notebook (see data.sample_operands)
@@ -133,6 +134,7 @@ class TrainConfig(_Config):
         self._check(self.lr_schedule in ("constant", "cosine"), "lr_schedule must be constant or cosine")
         self._check(0 < self.min_lr_ratio <= 1, "min_lr_ratio must be in (0, 1]")
         self._check(self.clip > 0, "clip must be > 0")
+        self._check(0 <= self.ema_decay < 1, "ema_decay must be in [0, 1) (0: no averaging)")
         self._check(1 <= self.train_size <= 50_000_000, "train_size must be 1..50,000,000")
         self._check(1 <= self.test_size <= 10_000_000, "test_size must be 1..10,000,000")
         self._check(self.holdout == 0 or self.holdout >= self.test_size,
@@ -154,7 +156,7 @@ PRESETS: dict[str, tuple[TaskConfig, ModelConfig, TrainConfig]] = {
     "default": (
         TaskConfig(),
         ModelConfig(cell="lstm", layers=1, hidden=64, embed=32, dropout=0.0, reverse_input=True),
-        TrainConfig(epochs=14, batch_size=128, lr=3e-3, adam_beta2=0.98, lr_schedule="cosine",
+        TrainConfig(epochs=14, batch_size=128, lr=3e-3, adam_beta2=0.98, lr_schedule="cosine", ema_decay=0.998,
                     train_size=250_000, test_size=10_000, sampling="mixed", resample=True, holdout=20_000,
                     seed=37),
     ),
