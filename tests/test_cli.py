@@ -60,6 +60,7 @@ def test_file_batch(capsys, tmp_path):
     (["calc", "--model", "/nonexistent", "1+1"], "not found"),
     (["train", "--cell", "tcn"], "invalid choice"),
     (["train", "--dropout", "1.5"], "dropout"),
+    (["train", "--ema-decay", "1"], "ema_decay"),
     (["frobnicate"], "invalid choice"),
     (["eval", "--samples", "0"], "--samples"),
     (["sample", "-n", "-3"], "-n must be"),
@@ -92,9 +93,11 @@ def test_sample_prints_truth_against_prediction(capsys):
 
 def test_train_cli_writes_checkpoints(capsys, tmp_path):
     code, out, _ = run(capsys, "train", "--epochs", "1", "--train-size", "200", "--test-size", "50",
-                       "--hidden", "8", "--embed", "4", "--out", str(tmp_path / "run"), "--quiet")
+                       "--hidden", "8", "--embed", "4", "--ema-decay", "0.5", "--out", str(tmp_path / "run"),
+                       "--quiet")
     assert code == 0 and "best free-running test error" in out
-    assert checkpoint.load(tmp_path / "run" / "final").model_cfg.hidden == 8
+    final = checkpoint.load(tmp_path / "run" / "final")
+    assert final.model_cfg.hidden == 8 and final.train.ema_decay == 0.5
     assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
 
 

@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--cell", choices=sorted(CELLS))
     for flag, kind in [("--layers", int), ("--hidden", int), ("--embed", int), ("--dropout", float),
                        ("--epochs", int), ("--batch-size", int), ("--lr", float), ("--train-size", int),
-                       ("--test-size", int), ("--seed", _seed)]:
+                       ("--test-size", int), ("--ema-decay", float), ("--seed", _seed)]:
         t.add_argument(flag, type=kind)
     t.add_argument("--out", metavar="DIR", help="where best/ and final/ checkpoints go (default runs/PRESET)")
     t.add_argument("--logdir", metavar="DIR", help="TensorBoard log directory (default OUT/tb)")
