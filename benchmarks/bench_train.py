@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from machine import describe
+from machine import describe, matmul_gflops
 from rnncalc.config import preset
 from rnncalc.data import all_operands, make_splits
 from rnncalc.evaluate import evaluate
@@ -31,13 +31,19 @@ def main() -> None:
     p.add_argument("--preset", default="default")
     p.add_argument("--seed", type=int)
     p.add_argument("--epochs", type=int, help="override the preset's epochs (the schedule follows)")
+    p.add_argument("--ema-decay", type=float, help="override the preset's weight averaging (0: none)")
     p.add_argument("--out", help="also save the run's checkpoints here")
     p.add_argument("--json", help="write the per-epoch table here")
     args = p.parse_args()
     print(describe(), flush=True)
+    # This machine's speed drifts over time (a shared VM): its matmul rate, before and after,
+    # tells a slow run from a slow machine.
+    rate_before = matmul_gflops()
+    print(f"matmul rate before: {rate_before:.0f} GFLOP/s", flush=True)
 
     task, model_cfg, cfg = preset(args.preset)
-    cfg = cfg.replace(**{k: v for k, v in (("seed", args.seed), ("epochs", args.epochs)) if v is not None})
+    cfg = cfg.replace(**{k: v for k, v in (("seed", args.seed), ("epochs", args.epochs), ("ema_decay", args.ema_decay))
+                         if v is not None})
     vocab = Vocab()
     everything = all_operands(task)
     unseen = make_splits(task, cfg, torch.Generator().manual_seed(cfg.seed)).held_out
@@ -61,13 +67,16 @@ def main() -> None:
         hit = next((r for r in rows if r["exhaustive_accuracy"] >= t), None)
         when = f"{hit['seconds']:.0f}s, {hit['examples_seen']:,} examples (epoch {hit['epoch']})" if hit else "not reached"
         print(f"  {t:.1%} exhaustive: {when}")
+    rate_after = matmul_gflops()
+    print(f"  matmul rate: {rate_before:.0f} GFLOP/s before, {rate_after:.0f} after")
     last = rows[-1]
     print(f"  final: {last['exhaustive_accuracy']:.5%} ({last['exhaustive_wrong']} wrong) after "
           f"{result.seconds:.0f}s; never-seen pairs: {last['unseen_wrong']} wrong of {last['unseen_n']}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"preset": args.preset, "model": model_cfg.to_dict(),
-                                               "train": cfg.to_dict(), "machine": describe(), "rows": rows},
+                                               "train": cfg.to_dict(), "machine": describe(),
+                                               "matmul_gflops": [rate_before, rate_after], "rows": rows},
                                               indent=2))
     sys.exit(0)
 
