@@ -1,7 +1,7 @@
 """Make the shipped model: train the `default` preset, check it on all 10^6 expressions,
 and write it into src/rnncalc/pretrained/ with the exhaustive results in its config.json.
 
-    python scripts/make_pretrained.py                          # trains, about 5 minutes on 2 CPU cores
+    python scripts/make_pretrained.py                          # trains, about 4 minutes on 2 CPU cores
     python scripts/make_pretrained.py --from runs/pretrained   # ship a run that already finished
 """
 
