@@ -136,18 +136,3 @@ def test_one_hot_embedding_is_fixed():
     model = Seq2Seq(ModelConfig(cell="rnn", embed=0, hidden=8))
     assert torch.equal(model.embedding.weight, torch.eye(13))
     assert not model.embedding.weight.requires_grad
-
-
-def test_prefix_sharing_encoder_equals_the_plain_one(cell, task, vocab):
-    from rnncalc.decode import encode_shared
-
-    model = _model(cell)
-    ops = torch.cat([torch.randint(0, 1000, (200, 2), generator=torch.Generator().manual_seed(0)),
-                     torch.tensor([[7, 45], [7, 46], [0, 0], [999, 999], [7, 45]])])
-    b = make_batch(ops, task, vocab)
-    with torch.no_grad():
-        _, plain = model.encoder(b.src, b.src_len)
-    shared = encode_shared(model.encoder, b.src, b.src_len)
-    for p_layer, s_layer in zip(plain, shared):
-        for p, s in zip(p_layer, s_layer):
-            torch.testing.assert_close(p, s)
