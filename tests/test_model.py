@@ -4,7 +4,7 @@ import torch
 from rnncalc.config import ConfigError, ModelConfig
 from rnncalc.data import make_batch
 from rnncalc.decode import greedy
-from rnncalc.model import Seq2Seq, make_cell
+from rnncalc.model import Seq2Seq, make_cell, tanh
 
 
 def _model(cell, **kw):
@@ -16,14 +16,26 @@ def test_unknown_cell_lists_the_choices():
         make_cell("transformer", 4, 4)
 
 
+def test_tanh_equals_torchs_in_training_and_at_inference():
+    x = torch.cat([torch.linspace(-30, 30, 10_001), torch.tensor([0.0, -0.0, 1e-8, -1e-8, 100.0, -100.0])])
+    torch.testing.assert_close(tanh(x), torch.tanh(x), rtol=0, atol=0)
+    with torch.inference_mode():
+        fast = tanh(x)
+    torch.testing.assert_close(fast, torch.tanh(x), rtol=0, atol=3e-7)
+    assert fast.abs().max() <= 1 and torch.isnan(tanh(torch.tensor([float("nan")]))).all()
+
+
+@pytest.mark.parametrize("inference", [False, True])
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
-def test_split_step_equals_torchs_own_cell(kind):
-    """project + forward (the input half precomputed) computes exactly what nn.XCell does."""
+def test_split_step_equals_torchs_own_cell(kind, inference):
+    """project + forward (the input half precomputed) computes what nn.XCell does, in
+    training and at inference (where tanh is computed another way)."""
     cell = make_cell(kind, 5, 7)
     x, h, c = torch.randn(3, 5), torch.randn(3, 7), torch.randn(3, 7)
     state = (h, c) if kind == "lstm" else (h,)
-    ours = cell(cell.project(x), state)
-    ref = cell.cell(x, state) if kind == "lstm" else (cell.cell(x, h),)
+    with torch.inference_mode(inference):
+        ours = cell(cell.project(x), state)
+        ref = cell.cell(x, state) if kind == "lstm" else (cell.cell(x, h),)
     for a, b in zip(ours, ref, strict=True):
         torch.testing.assert_close(a, b)
 
