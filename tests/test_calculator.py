@@ -22,7 +22,8 @@ def calc() -> Calculator:
     ("007+5", (7, "+", 5)),  # leading zeros: same number
     ("0000+0", (0, "+", 0)),
     ("0" * 5000 + "1+1", (1, "+", 1)),  # longer than int() takes: zeros are dropped first
-    ("１５５＋３３９", (155, "+", 339)),  # full-width forms, NFKC-normalised
+    ("１５５＋３３９", (155, "+", 339)),  # full-width forms
+    ("\u3000155\u00a0+\u2009339", (155, "+", 339)),  # ideographic, no-break and thin spaces
 ])
 def test_canonical_forms(text, parsed):
     assert parse_expression(text, TASK) == parsed
@@ -45,6 +46,11 @@ def test_canonical_forms(text, parsed):
     ("\ufeff1+2", "invisible or control character"),
     ("-1+2", "unexpected character '-'"),
     ("1.5+2", "unexpected character '.'"),
+    ("3²+1", "'²' is not an ASCII digit"),  # NFKC would read 32+1
+    ("₁₂+₃", "'₁' is not an ASCII digit"),
+    ("⑩+1", "unexpected character '⑩'"),
+    ("1⁺2", "operator '⁺' is not supported"),  # NFKC would read 1+2
+    ("Ⅻ+1", "unexpected character 'Ⅻ'"),  # named as typed, not as its compatibility form 'XII'
 ])
 def test_bad_expressions_say_what_is_wrong(text, message):
     with pytest.raises(ExpressionError, match=message):

@@ -3,7 +3,8 @@
 `parse_expression` is the one place that decides what counts as an expression;
 the CLI and anything built later call it through `Calculator`. The rules:
 
-- Unicode is NFKC-normalised first, so full-width '１２＋３' reads as '12+3'.
+- Full-width and half-width forms read as their ASCII selves ('１２＋３' is '12+3') and
+  Unicode spaces as spaces. Nothing else is folded: '3²+1' is an error, not 32+1.
 - Whitespace around the expression and around the operator is ignored
   ('  155 + 339 '); whitespace inside a number ('1 55+3') is an error.
 - Only ASCII digits 0-9 count as digits; other scripts' digits are refused.
@@ -46,7 +47,7 @@ def parse_expression(text: str, task: TaskConfig) -> tuple[int, str, int]:
     if not isinstance(text, str):
         raise ExpressionError(f"expected a string, got {type(text).__name__}")
     shown = _shorten(text)
-    expr = unicodedata.normalize("NFKC", text).strip(" \t\r\n")
+    expr = "".join(map(_fold, text)).strip(" \t\r\n")
     if not expr:
         raise ExpressionError("empty expression")
     for ch in expr:
@@ -73,6 +74,21 @@ def parse_expression(text: str, task: TaskConfig) -> tuple[int, str, int]:
             raise ExpressionError(f"{shown!r}: {_shorten(number)} has more than {task.digits} digits, "
                                   f"the most this model was trained on")
     return int(left), op, int(right)
+
+
+def _fold(ch: str) -> str:
+    """'１' -> '1', '＋' -> '+', a no-break or ideographic space -> ' '; any other character is kept.
+
+    Full NFKC would also turn '²' into '2', '₁' into '1' and '⑩' into '10', so that
+    '3²+1' would be answered as 32+1.
+    """
+    if ch.isascii():
+        return ch
+    if unicodedata.category(ch) == "Zs":
+        return " "
+    if unicodedata.decomposition(ch).startswith(("<wide>", "<narrow>")):
+        return unicodedata.normalize("NFKC", ch)
+    return ch
 
 
 def _shorten(text: str, limit: int = 40) -> str:
