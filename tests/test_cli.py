@@ -132,6 +132,32 @@ def test_train_refuses_to_overwrite_a_run(capsys, tmp_path):
     assert run(capsys, *argv, "--overwrite")[0] == 0
 
 
+def test_run_interrupted_in_its_first_epoch_can_start_again(capsys, tmp_path, monkeypatch):
+    import importlib
+
+    train_module = importlib.import_module("rnncalc.train")  # `rnncalc.train` is the function
+    calls = {"n": 0}
+    real_loss = train_module.masked_loss
+
+    def interrupt_at_third_step(*args):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_loss(*args)
+
+    argv = ["train", "--epochs", "1", "--train-size", "640", "--test-size", "20", "--batch-size", "64",
+            "--hidden", "4", "--embed", "2", "--out", str(tmp_path), "--quiet"]
+    monkeypatch.setattr(train_module, "masked_loss", interrupt_at_third_step)
+    code, _, err = run(capsys, *argv)
+    assert code == 130 and "nothing to resume" in err and "--overwrite" in err
+    assert (tmp_path / "interrupted" / "config.json").is_file()
+    monkeypatch.setattr(train_module, "masked_loss", real_loss)
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "--overwrite" in err
+    assert run(capsys, *argv, "--overwrite")[0] == 0
+    assert not (tmp_path / "interrupted").exists() and (tmp_path / "final" / "config.json").is_file()
+
+
 def test_eval_samples_and_exhaustive_exclude_each_other(capsys):
     code, _, err = run(capsys, "eval", "--samples", "10", "--exhaustive")
     assert code == 2 and "not allowed with" in err

@@ -140,7 +140,8 @@ def cmd_train(args) -> int:
         model_cfg = _override(model_cfg, args, ModelConfig)
         train_cfg = _override(train_cfg, args, TrainConfig)
         out = Path(args.out or f"runs/{args.preset}")
-        is_run = (out / "last.json").is_file() or any((out / d / "config.json").is_file() for d in ("best", "final"))
+        is_run = (out / "last.json").is_file() or any((out / d / "config.json").is_file()
+                                                       for d in ("best", "final", "interrupted"))
         if any((out / name).exists() for name in RUN_ENTRIES) and not (is_run and args.overwrite):
             raise UserError(f"{out} already holds a run: continue it with --resume {out}, or replace it "
                             f"with --overwrite" if is_run else f"{out} holds files named like a run's "
@@ -159,7 +160,8 @@ def cmd_train(args) -> int:
         try:
             done = f"after epoch {last_checkpoint_dir(out).name.lstrip('0')}"
         except checkpoint.CheckpointError:
-            print("\ninterrupted before the first epoch ended: nothing to resume", file=sys.stderr)
+            print(f"\ninterrupted before the first epoch ended: nothing to resume; start again with "
+                  f"--overwrite (the unfinished epoch's weights are in {out / 'interrupted'})", file=sys.stderr)
             return 130
         print(f"\ninterrupted; the run can continue from its state {done} (the unfinished epoch is redone; "
               f"its weights so far are in {out / 'interrupted'}). Continue with: rnncalc train --resume {out}",
