@@ -34,9 +34,12 @@ def test_config_json_is_readable(saved):
     assert meta["vocab"]["symbols"][:2] == [" ", "0"] and meta["model"]["layers"] == 2
 
 
-def _edit(path, fn):
+def _edit(path, fn, rehash=False):
+    """Edit config.json; with rehash, also record the edited settings' digest, as if saved so."""
     meta = json.loads((path / "config.json").read_text())
     fn(meta)
+    if rehash:
+        meta["config_sha256"] = checkpoint.settings_sha256(meta)
     (path / "config.json").write_text(json.dumps(meta))
 
 
@@ -45,13 +48,55 @@ def _edit(path, fn):
     (lambda m: m.update(format_version=99), "format version 99"),
     (lambda m: m.pop("vocab"), "missing keys \\['vocab'\\]"),
     (lambda m: m["model"].update(extra=1), "unknown keys \\['extra'\\]"),
-    (lambda m: m["model"].update(hidden=11), "model.safetensors"),
     (lambda m: m["model"].update(cell="tcn"), "unknown cell 'tcn'"),
+    (lambda m: m.update(format_version=True), "format version True"),
+    (lambda m: m.pop("config_sha256"), "missing keys \\['config_sha256'\\]"),
 ])
 def test_bad_config_is_refused_with_the_file_named(saved, edit, message):
     path, _ = saved
     _edit(path, edit)
     with pytest.raises(CheckpointError, match=message):
+        checkpoint.load(path)
+
+
+@pytest.mark.parametrize("cell", ["lstm"])
+@pytest.mark.parametrize("edit", [
+    lambda m: m["model"].update(reverse_input=False),
+    lambda m: m["task"].update(digits=4),
+    lambda m: m["model"].update(hidden=11),
+    lambda m: m["vocab"].update(symbols=[m["vocab"]["symbols"][0], *reversed(m["vocab"]["symbols"][1:11]),
+                                         *m["vocab"]["symbols"][11:]]),
+])
+def test_edited_settings_are_refused(saved, edit):
+    """Weights mean nothing under other settings: a hand-edited config.json must not load."""
+    path, _ = saved
+    _edit(path, edit)
+    with pytest.raises(CheckpointError, match="changed after the model was saved"):
+        checkpoint.load(path)
+
+
+@pytest.mark.parametrize("cell", ["lstm"])
+def test_training_settings_and_metrics_may_be_edited(saved):
+    path, _ = saved
+    _edit(path, lambda m: (m["train"].update(epochs=99), m["metrics"].update(note="mine")))
+    loaded = checkpoint.load(path)
+    assert loaded.train.epochs == 99 and loaded.metrics["note"] == "mine"
+
+
+@pytest.mark.parametrize("cell", ["gru"])
+def test_format_version_1_without_a_settings_digest_still_loads(saved, task, vocab):
+    path, model = saved
+    _edit(path, lambda m: (m.update(format_version=1), m.pop("config_sha256")))
+    b = make_batch(torch.tensor([[155, 339]]), task, vocab)
+    with torch.no_grad():
+        assert torch.equal(checkpoint.load(path).model(b.src, b.src_len, b.tgt_in), model(b.src, b.src_len, b.tgt_in))
+
+
+@pytest.mark.parametrize("cell", ["lstm"])
+def test_settings_that_do_not_fit_the_weights_are_refused(saved):
+    path, _ = saved
+    _edit(path, lambda m: m["model"].update(hidden=11), rehash=True)
+    with pytest.raises(CheckpointError, match="model.safetensors"):
         checkpoint.load(path)
 
 
@@ -72,7 +117,7 @@ def test_missing_directory(tmp_path):
 @pytest.mark.parametrize("cell", ["lstm"])
 def test_shape_mismatch_is_one_line(saved):
     path, _ = saved
-    _edit(path, lambda m: m["model"].update(cell="gru"))
+    _edit(path, lambda m: m["model"].update(cell="gru"), rehash=True)
     with pytest.raises(CheckpointError) as info:
         checkpoint.load(path)
     assert "\n" not in str(info.value) and "model.safetensors" in str(info.value)

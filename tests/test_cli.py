@@ -158,6 +158,14 @@ def test_run_interrupted_in_its_first_epoch_can_start_again(capsys, tmp_path, mo
     assert not (tmp_path / "interrupted").exists() and (tmp_path / "final" / "config.json").is_file()
 
 
+def test_exhaustive_eval_of_a_huge_space_is_a_usage_error(capsys, tmp_path):
+    model = Seq2Seq(ModelConfig(hidden=4, embed=2))
+    checkpoint.save(tmp_path, checkpoint.Checkpoint(model, TaskConfig(digits=9), TrainConfig()))
+    code, _, err = run(capsys, "eval", "--model", str(tmp_path), "--exhaustive")
+    assert code == 2 and err.startswith("error: ") and "too many to enumerate" in err and err.count("\n") == 1
+    assert run(capsys, "eval", "--model", str(tmp_path), "--samples", "50")[0] == 0
+
+
 def test_eval_samples_and_exhaustive_exclude_each_other(capsys):
     code, _, err = run(capsys, "eval", "--samples", "10", "--exhaustive")
     assert code == 2 and "not allowed with" in err

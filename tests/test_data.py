@@ -44,6 +44,11 @@ def test_num_digits_and_carries():
     assert count_carries(a, b).tolist() == [3, 1, 0, 0, 2, 3]
 
 
+def test_a_space_too_large_to_enumerate_is_refused():
+    with pytest.raises(ValueError, match="1e\\+18 expressions, too many"):
+        all_operands(TaskConfig(digits=9))
+
+
 def test_all_operands_covers_each_pair_once(task):
     ops = all_operands(task)
     assert ops.shape == (1_000_000, 2)

@@ -2,6 +2,11 @@
 `model.safetensors` (the weights). Nothing is ever pickled or unpickled, so
 opening a checkpoint cannot run code. Files are written to a temporary name and
 renamed into place, so a crash never leaves a half-written file behind.
+
+config.json records two digests: of the weights file, and of the settings that give the
+weights their meaning (vocabulary, task, model). An edited `reverse_input` or `digits`
+would load and answer wrongly; the digest refuses it. Training settings and metrics are
+free to edit.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from .config import ConfigError, ModelConfig, TaskConfig, TrainConfig
 from .model import Seq2Seq
 from .vocab import Vocab, VocabError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added config_sha256; version 1 files still load
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 MAX_CONFIG_BYTES = 10_000_000  # a config with its training history is a few kB
@@ -74,6 +79,7 @@ def save(directory: str | os.PathLike, ckpt: Checkpoint) -> Path:
     }
     atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_model(ckpt.model, tmp))
     meta["weights_sha256"] = _sha256(directory / WEIGHTS_FILE)
+    meta["config_sha256"] = settings_sha256(meta)
     text = json.dumps(meta, indent=2) + "\n"
     atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
     return directory
@@ -81,6 +87,12 @@ def save(directory: str | os.PathLike, ckpt: Checkpoint) -> Path:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def settings_sha256(meta: dict) -> str:
+    """sha256 of the vocab, task and model entries of a config, as canonical JSON."""
+    settings = {key: meta[key] for key in ("vocab", "task", "model")}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
 def read_config(directory: str | os.PathLike) -> dict:
@@ -98,16 +110,18 @@ def read_config(directory: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path}: not readable JSON: {e}") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: expected a JSON object")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format version {version!r} is not supported "
+                              f"(this rnncalc reads 1..{FORMAT_VERSION}; a newer rnncalc may read it)")
     expected = {"format_version", "vocab", "task", "model", "train", "metrics", "torch_version", "weights_sha256"}
+    if version >= 2:
+        expected.add("config_sha256")
     if set(meta) != expected:
         raise CheckpointError(f"{path}: unknown keys {sorted(set(meta) - expected)}, "
                               f"missing keys {sorted(expected - set(meta))}")
     if not isinstance(meta["metrics"], dict):
         raise CheckpointError(f"{path}: 'metrics' must be a JSON object")
-    version = meta["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
-        raise CheckpointError(f"{path}: format version {version!r} is not supported "
-                              f"(this rnncalc reads 1..{FORMAT_VERSION}; a newer rnncalc may read it)")
     return meta
 
 
@@ -129,6 +143,10 @@ def load(directory: str | os.PathLike) -> Checkpoint:
         model = Seq2Seq(model_cfg)
     except (ConfigError, VocabError, TypeError) as e:
         raise CheckpointError(f"{config_path}: {e}") from None
+    if "config_sha256" in meta and settings_sha256(meta) != meta["config_sha256"]:
+        raise CheckpointError(f"{config_path}: its vocab, task or model settings were changed after the "
+                              f"model was saved (they no longer match config_sha256); the weights only "
+                              f"answer correctly under the settings they were trained with")
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise CheckpointError(f"{weights}: not found")

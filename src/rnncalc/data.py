@@ -127,8 +127,14 @@ def pair_ids(operands: torch.Tensor, task: TaskConfig) -> torch.Tensor:
     return operands[:, 0] * (task.max_operand + 1) + operands[:, 1]
 
 
+MAX_ENUMERATED = 10**8  # pairs: the 4-digit space; 5 digits would be 10^10
+
+
 def all_operands(task: TaskConfig) -> torch.Tensor:
     """Every pair (a, b) with a, b in 0..max_operand, each exactly once, in id order."""
+    if task.num_pairs > MAX_ENUMERATED:
+        raise ValueError(f"the {task.digits}-digit task has {task.num_pairs:.0e} expressions, too many to "
+                         f"enumerate (at most {MAX_ENUMERATED:.0e}); evaluate a random sample instead")
     return pair_operands(torch.arange(task.num_pairs), task)
 
 
