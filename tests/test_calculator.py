@@ -81,6 +81,12 @@ def test_batch_equals_one_by_one(calc):
     assert calc.calc_many(exprs) == [calc(e) for e in exprs] == ["2", "1000", "1000", "52", "1000"]
 
 
+@pytest.mark.parametrize("method", ["calc_many", "try_many"])
+def test_a_bare_string_is_not_taken_for_a_list_of_characters(calc, method):
+    with pytest.raises(ExpressionError, match="takes a list of expressions"):
+        getattr(calc, method)("1+1")
+
+
 def test_try_many_keeps_good_answers_in_order(calc):
     out = calc.try_many(["1+2", "oops", "3+4", "1234+1"])
     assert out[0] == "3" and out[2] == "7"

@@ -109,6 +109,16 @@ def test_truncated_weights_are_refused(saved):
         checkpoint.load(path)
 
 
+def test_a_file_or_a_run_directory_is_named_for_what_it_is(tmp_path):
+    (tmp_path / "weights.bin").write_bytes(b"x")
+    with pytest.raises(CheckpointError, match="not a directory"):
+        checkpoint.load(tmp_path / "weights.bin")
+    (tmp_path / "run" / "best").mkdir(parents=True)
+    (tmp_path / "run" / "best" / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="is a training run, not a checkpoint: use .*best"):
+        checkpoint.load(tmp_path / "run")
+
+
 def test_missing_directory(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         checkpoint.load(tmp_path / "nowhere")

@@ -166,6 +166,13 @@ def test_exhaustive_eval_of_a_huge_space_is_a_usage_error(capsys, tmp_path):
     assert run(capsys, "eval", "--model", str(tmp_path), "--samples", "50")[0] == 0
 
 
+def test_divergence_is_a_one_line_usage_error(capsys, tmp_path):
+    code, _, err = run(capsys, "train", "--epochs", "1", "--train-size", "200", "--test-size", "20",
+                       "--hidden", "4", "--embed", "2", "--lr", "1e300", "--ema-decay", "0",
+                       "--out", str(tmp_path), "--quiet")
+    assert code == 2 and err.startswith("error: loss became") and "lower --lr" in err and err.count("\n") == 1
+
+
 def test_eval_samples_and_exhaustive_exclude_each_other(capsys):
     code, _, err = run(capsys, "eval", "--samples", "10", "--exhaustive")
     assert code == 2 and "not allowed with" in err

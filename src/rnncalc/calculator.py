@@ -129,6 +129,8 @@ class Calculator:
 
     def try_many(self, expressions: list[str], batch_size: int = 2000) -> list[str | ExpressionError]:
         """Like calc_many, but a bad expression yields its ExpressionError and the rest still run."""
+        if isinstance(expressions, str):
+            raise ExpressionError("try_many takes a list of expressions; use calc(expression) for one")
         results: list[str | ExpressionError] = []
         good: list[int] = []
         parsed = []

@@ -97,7 +97,14 @@ def settings_sha256(meta: dict) -> str:
 
 def read_config(directory: str | os.PathLike) -> dict:
     """Parse and check config.json; raises CheckpointError naming the file and the problem."""
-    path = Path(directory) / CONFIG_FILE
+    directory = Path(directory)
+    path = directory / CONFIG_FILE
+    if directory.exists() and not directory.is_dir():
+        raise CheckpointError(f"{directory}: not a directory; a checkpoint is a directory holding "
+                              f"{CONFIG_FILE} and {WEIGHTS_FILE}")
+    if not path.exists() and any((directory / d / CONFIG_FILE).is_file() for d in ("best", "final")):
+        raise CheckpointError(f"{directory} is a training run, not a checkpoint: use {directory / 'best'} "
+                              f"or {directory / 'final'}")
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_CONFIG_BYTES + 1)

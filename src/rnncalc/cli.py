@@ -167,9 +167,9 @@ def cmd_train(args) -> int:
               f"its weights so far are in {out / 'interrupted'}). Continue with: rnncalc train --resume {out}",
               file=sys.stderr)
         return 130
-    except TrainingError as e:
+    except TrainingError as e:  # a divergence: the settings need changing, like any usage error
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return EXIT_USAGE
     best = result.best
     print(f"done in {result.seconds:.1f}s; best free-running test error {best['test_err']:.4f} "
           f"at epoch {best['epoch']}; saved {out / 'best'} and {out / 'final'}")
