@@ -173,6 +173,16 @@ def test_divergence_is_a_one_line_usage_error(capsys, tmp_path):
     assert code == 2 and err.startswith("error: loss became") and "lower --lr" in err and err.count("\n") == 1
 
 
+def test_version_and_every_help_page(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("rnncalc ")
+    for argv in (["--help"], ["train", "--help"], ["eval", "--help"], ["calc", "--help"], ["viz", "errors", "--help"]):
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code == 0 and "usage: rnncalc" in capsys.readouterr().out
+
+
 def test_eval_samples_and_exhaustive_exclude_each_other(capsys):
     code, _, err = run(capsys, "eval", "--samples", "10", "--exhaustive")
     assert code == 2 and "not allowed with" in err

@@ -33,6 +33,15 @@ def _seed(text: str) -> int:
     return value
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rnncalc")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 class UserError(Exception):
     """Anything the user can fix; reported as one line, exit 2."""
 
@@ -48,15 +57,30 @@ def _add_model_arg(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rnncalc", description="An encoder-decoder RNN that learned to add.")
+    parser.add_argument("--version", action="version", version=f"rnncalc {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    t = sub.add_parser("train", help="train a model (flags override the preset)")
-    t.add_argument("--preset", choices=sorted(PRESETS), default="default")
-    t.add_argument("--cell", choices=sorted(CELLS))
-    for flag, kind in [("--layers", int), ("--hidden", int), ("--embed", int), ("--dropout", float),
-                       ("--epochs", int), ("--batch-size", int), ("--lr", float), ("--train-size", int),
-                       ("--test-size", int), ("--ema-decay", float), ("--seed", _seed)]:
-        t.add_argument(flag, type=kind)
+    _, model_default, train_default = preset("default")
+    t = sub.add_parser("train", help="train a model (flags override the preset)",
+                       description="Train a model. Each flag overrides the preset's value; the values shown "
+                                   "are the default preset's.")
+    t.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                   help="default: LSTM-64, reversed input, about 4 minutes; seed: the original notebook's setup")
+    t.add_argument("--cell", choices=sorted(CELLS), help=f"recurrent cell ({model_default.cell})")
+    for flag, kind, text in [
+        ("--layers", int, "stacked recurrent layers"), ("--hidden", int, "units per layer"),
+        ("--embed", int, "symbol embedding size; 0 feeds one-hot vectors"),
+        ("--dropout", float, "variational dropout on the encoder's recurrent state"),
+        ("--epochs", int, "passes over the training problems; the cosine schedule spans them all"),
+        ("--batch-size", int, "problems per step"), ("--lr", float, "Adam's peak learning rate"),
+        ("--train-size", int, "training problems per epoch"),
+        ("--test-size", int, "held-out problems checked after each epoch"),
+        ("--ema-decay", float, "per-step decay of the moving average of the weights that is evaluated and "
+                               "saved; 0 keeps the trained weights themselves"),
+        ("--seed", _seed, "fixes data, initialisation and so the result")]:
+        name = flag.removeprefix("--").replace("-", "_")
+        current = getattr(model_default, name, getattr(train_default, name, None))
+        t.add_argument(flag, type=kind, help=f"{text} ({current})")
     t.add_argument("--out", metavar="DIR", help="where best/ and final/ checkpoints go (default runs/PRESET)")
     t.add_argument("--logdir", metavar="DIR", help="TensorBoard log directory (default OUT/tb)")
     t.add_argument("--quiet", action="store_true", help="no progress bars (they show only on a terminal anyway)")
@@ -68,17 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
     which = e.add_mutually_exclusive_group()
     which.add_argument("--samples", type=int, default=10_000, help="random expressions to test (default 10000)")
     which.add_argument("--exhaustive", action="store_true", help="test every expression the model's task allows")
-    e.add_argument("--seed", type=_seed, default=0)
+    e.add_argument("--seed", type=_seed, default=0, help="picks the --samples expressions (default 0)")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
     s = sub.add_parser("sample", help="print truth against prediction for random expressions")
     _add_model_arg(s)
-    s.add_argument("-n", type=int, default=20)
-    s.add_argument("--seed", type=_seed, default=0)
+    s.add_argument("-n", type=int, default=20, help="how many expressions (default 20)")
+    s.add_argument("--seed", type=_seed, default=0, help="picks the expressions (default 0)")
 
     c = sub.add_parser("calc", help="answer expressions; '-' reads one per line from stdin")
     _add_model_arg(c)
-    c.add_argument("expressions", nargs="*", metavar="EXPR")
+    c.add_argument("expressions", nargs="*", metavar="EXPR",
+                   help="expressions such as 155+339, or - to read one per line from stdin")
     c.add_argument("--file", metavar="PATH", help="read one expression per line from a file")
 
     v = sub.add_parser("viz", help="draw a picture of the model (PNG, or SVG when --out ends in .svg)")
@@ -91,13 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
             f.add_argument("expr", metavar="EXPR", help="an expression such as 155+339")
         if name == "states":
             f.add_argument("--n", type=int, default=3000, help="random expressions to project (default 3000)")
-            f.add_argument("--seed", type=_seed, default=0)
+            f.add_argument("--seed", type=_seed, default=0, help="picks the expressions (default 0)")
         if name == "errors":
             which = f.add_mutually_exclusive_group()
             which.add_argument("--exhaustive", action="store_true", help="evaluate every expression")
             which.add_argument("--samples", type=int, default=10_000,
                                help="random expressions to evaluate (default 10000)")
-            f.add_argument("--seed", type=_seed, default=0)
+            f.add_argument("--seed", type=_seed, default=0, help="picks the --samples expressions (default 0)")
     return parser
 
 
