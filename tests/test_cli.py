@@ -66,6 +66,8 @@ def test_file_batch(capsys, tmp_path):
     (["sample", "-n", "-3"], "-n must be"),
     (["sample", "-n", "1000000000"], "-n must be"),
     (["eval", "--samples", "1000000000"], "--exhaustive covers"),
+    (["calc", "-1+2"], "goes after --"),
+    (["calc", "--", "-1+2"], "unexpected character '-'"),
 ])
 def test_usage_errors_are_one_line(capsys, argv, message):
     code, out, err = run(capsys, *argv)

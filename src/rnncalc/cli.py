@@ -48,6 +48,8 @@ class UserError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, no usage dump
+        if message.startswith("unrecognized arguments: -") and any(ch.isdigit() for ch in message):
+            message += " (an expression that starts with '-' goes after --: rnncalc calc -- -1+2)"
         raise UserError(message)
 
 
