@@ -153,3 +153,14 @@ def test_metrics_must_be_an_object(saved):
     _edit(path, lambda m: m.update(metrics="x"))
     with pytest.raises(CheckpointError, match="metrics"):
         checkpoint.load(path)
+
+
+def test_non_finite_weights_are_refused(tmp_path):
+    model = Seq2Seq(ModelConfig(hidden=4, embed=2))
+    name, param = next(iter(model.named_parameters()))
+    with torch.no_grad():
+        param.view(-1)[3] = float("nan")
+    checkpoint.save(tmp_path, checkpoint.Checkpoint(model, TaskConfig(), TrainConfig()))
+    with pytest.raises(CheckpointError, match="NaN or infinite") as info:
+        checkpoint.load(tmp_path)
+    assert name in str(info.value)

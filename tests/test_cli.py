@@ -1,6 +1,7 @@
 """The command line, run in-process through main(argv), plus one real subprocess."""
 
 import json
+import select
 import subprocess
 import sys
 
@@ -68,6 +69,11 @@ def test_file_batch(capsys, tmp_path):
     (["eval", "--samples", "1000000000"], "--exhaustive covers"),
     (["calc", "-1+2"], "goes after --"),
     (["calc", "--", "-1+2"], "unexpected character '-'"),
+    (["calc", "--model", "", "1+1"], "empty string"),
+    (["eval", "--model", ""], "empty string"),
+    (["sample", "--model", " "], "empty string"),
+    (["train", "--out", ""], "empty string"),
+    (["viz", "states", "--samples", "0"], "unrecognized arguments"),
 ])
 def test_usage_errors_are_one_line(capsys, argv, message):
     code, out, err = run(capsys, *argv)
@@ -155,7 +161,7 @@ def test_run_interrupted_in_its_first_epoch_can_start_again(capsys, tmp_path, mo
     assert (tmp_path / "interrupted" / "config.json").is_file()
     monkeypatch.setattr(train_module, "masked_loss", real_loss)
     code, _, err = run(capsys, *argv)
-    assert code == 2 and "--overwrite" in err
+    assert code == 2 and "--overwrite" in err and "--resume" not in err  # there is nothing to resume
     assert run(capsys, *argv, "--overwrite")[0] == 0
     assert not (tmp_path / "interrupted").exists() and (tmp_path / "final" / "config.json").is_file()
 
@@ -233,3 +239,74 @@ def test_answers_and_errors_stay_in_order_in_one_pipe(tmp_path):
                           env={k: v for k, v in __import__("os").environ.items() if k != "PYTHONUNBUFFERED"})
     assert proc.stdout.splitlines()[0] == "2" and proc.stdout.splitlines()[1].startswith("error: ")
     assert proc.stdout.splitlines()[2] == "4"
+
+
+def test_usage_errors_have_no_misplaced_hints(capsys):
+    _, _, err = run(capsys, "viz", "states", "--samples", "0")
+    assert "goes after --" not in err
+
+
+def test_missing_file_is_named_without_errno(capsys):
+    code, _, err = run(capsys, "calc", "--file", "/nonexistent/x")
+    assert code == 2 and err == "error: /nonexistent/x: No such file or directory\n"
+
+
+def test_file_dash_reads_stdin(capsys, monkeypatch):
+    assert run(capsys, "calc", "--file", "-", stdin="155+339\n", monkeypatch=monkeypatch) == (0, "494\n", "")
+
+
+def test_an_overlong_line_is_refused_and_the_rest_answered(capsys, monkeypatch):
+    from rnncalc.cli import MAX_LINE_BYTES
+
+    lines = "1+1\n" + "1" * (3 * MAX_LINE_BYTES) + "\n2+2\n"
+    code, out, err = run(capsys, "calc", "-", stdin=lines, monkeypatch=monkeypatch)
+    assert (code, out) == (2, "2\n4\n") and err == f"error: line 2: longer than {MAX_LINE_BYTES:,} bytes\n"
+
+
+def test_arrived_keeps_order_and_batch_size():
+    from rnncalc.cli import _arrived
+
+    chunks = list(_arrived(iter(range(2500)), 1000))
+    assert [x for c in chunks for x in c] == list(range(2500)) and max(map(len, chunks)) <= 1000
+
+
+def test_arrived_raises_what_the_reader_raised():
+    from rnncalc.cli import _arrived
+
+    def broken():
+        yield 1
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        list(_arrived(broken(), 10))
+
+
+def test_stdin_is_answered_line_by_line_as_it_arrives():
+    """A program that writes one expression and waits for its answer must get it before EOF."""
+    with subprocess.Popen([sys.executable, "-m", "rnncalc", "calc", "-"], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+        for expr, answer in (("155+339", "494"), ("1+1", "2")):
+            proc.stdin.write(expr + "\n")
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], 60)  # it would wait for EOF: never
+            assert ready and proc.stdout.readline() == answer + "\n"
+        proc.stdin.close()
+    assert proc.returncode == 0
+
+
+def test_arrived_reads_only_a_few_batches_ahead():
+    import time
+
+    from rnncalc.cli import _arrived
+
+    produced = []
+
+    def endless():
+        for i in range(10**6):
+            produced.append(i)
+            yield i
+
+    chunks = _arrived(endless(), 100)
+    next(chunks)
+    time.sleep(0.3)  # time enough to read all 10^6 if nothing held the reader back
+    assert len(produced) <= 5 * 100 + 1  # 4 batches waiting, the one taken, and the item held back

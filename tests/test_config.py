@@ -51,3 +51,9 @@ def test_bad_train_values(bad):
 
 def test_ints_are_accepted_where_floats_are_declared():
     assert TrainConfig(lr=1).lr == 1
+
+
+def test_key_errors_name_only_what_is_wrong():
+    with pytest.raises(ConfigError) as info:
+        ModelConfig.from_dict({k: v for k, v in ModelConfig().to_dict().items() if k != "embed"})
+    assert str(info.value) == "ModelConfig: missing keys ['embed']"

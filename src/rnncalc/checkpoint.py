@@ -125,8 +125,9 @@ def read_config(directory: str | os.PathLike) -> dict:
     if version >= 2:
         expected.add("config_sha256")
     if set(meta) != expected:
-        raise CheckpointError(f"{path}: unknown keys {sorted(set(meta) - expected)}, "
-                              f"missing keys {sorted(expected - set(meta))}")
+        problems = [f"{what} keys {keys}" for what, keys in (("unknown", sorted(set(meta) - expected)),
+                                                              ("missing", sorted(expected - set(meta)))) if keys]
+        raise CheckpointError(f"{path}: {', '.join(problems)}")
     if not isinstance(meta["metrics"], dict):
         raise CheckpointError(f"{path}: 'metrics' must be a JSON object")
     return meta
@@ -172,5 +173,9 @@ def load(directory: str | os.PathLike) -> Checkpoint:
         detail = "; ".join(line.strip() for line in str(e).splitlines()[1:3] if line.strip())
         raise CheckpointError(f"{weights}: not valid weights for its config.json: {first}"
                               + (f" {detail}" if detail else "")) from None
+    bad = [name for name, t in model.state_dict().items() if not torch.isfinite(t).all()]
+    if bad:
+        raise CheckpointError(f"{weights}: {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} hold NaN or "
+                              f"infinite values; a model saved after its training diverged cannot answer")
     model.eval()
     return Checkpoint(model, task, train_cfg, vocab, meta["metrics"])

@@ -8,6 +8,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import queue
+import re
+import threading
 import os
 import shutil
 import sys
@@ -24,6 +27,7 @@ from .model import CELLS
 EXIT_USAGE = 2
 RUN_ENTRIES = ("last.json", "final", "best", "epochs", "tb", "interrupted")  # what `train` writes in OUT
 MAX_SAMPLES = 10_000_000  # random expressions per eval/sample: beyond this, use --exhaustive
+MAX_LINE_BYTES = 1 << 20  # a longer input line is refused unread
 
 
 def _seed(text: str) -> int:
@@ -31,6 +35,13 @@ def _seed(text: str) -> int:
     if not 0 <= value < 2**63:
         raise argparse.ArgumentTypeError(f"seed must be in 0..2^63-1, got {text}")
     return value
+
+
+def _path(text: str) -> str:
+    """A path flag's value: an empty one (`--model "$DIR"` with DIR unset) is refused, not read as '.'."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return text
 
 
 def _version() -> str:
@@ -48,13 +59,13 @@ class UserError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, no usage dump
-        if message.startswith("unrecognized arguments: -") and any(ch.isdigit() for ch in message):
+        if message.startswith("unrecognized arguments:") and re.search(r"(?:^|\s)-\d", message):
             message += " (an expression that starts with '-' goes after --: rnncalc calc -- -1+2)"
         raise UserError(message)
 
 
 def _add_model_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", metavar="DIR", help="checkpoint directory (default: the shipped model)")
+    p.add_argument("--model", metavar="DIR", type=_path, help="checkpoint directory (default: the shipped model)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,10 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
         name = flag.removeprefix("--").replace("-", "_")
         current = getattr(model_default, name, getattr(train_default, name, None))
         t.add_argument(flag, type=kind, help=f"{text} ({current})")
-    t.add_argument("--out", metavar="DIR", help="where best/ and final/ checkpoints go (default runs/PRESET)")
-    t.add_argument("--logdir", metavar="DIR", help="TensorBoard log directory (default OUT/tb)")
+    t.add_argument("--out", metavar="DIR", type=_path, help="where best/ and final/ checkpoints go (default runs/PRESET)")
+    t.add_argument("--logdir", metavar="DIR", type=_path, help="TensorBoard log directory (default OUT/tb)")
     t.add_argument("--quiet", action="store_true", help="no progress bars (they show only on a terminal anyway)")
-    t.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR with its saved configs")
+    t.add_argument("--resume", metavar="DIR", type=_path, help="continue the interrupted run in DIR with its saved configs")
     t.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
 
     e = sub.add_parser("eval", help="free-running exact-match accuracy")
@@ -106,14 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_arg(c)
     c.add_argument("expressions", nargs="*", metavar="EXPR",
                    help="expressions such as 155+339, or - to read one per line from stdin")
-    c.add_argument("--file", metavar="PATH", help="read one expression per line from a file")
+    c.add_argument("--file", metavar="PATH", type=_path,
+                   help="read one expression per line from a file ('-' for stdin)")
 
     v = sub.add_parser("viz", help="draw a picture of the model (PNG, or SVG when --out ends in .svg)")
     figures = v.add_subparsers(dest="figure", required=True, parser_class=_Parser)
     for name, text in VIZ_FIGURES.items():
         f = figures.add_parser(name, help=text)
         _add_model_arg(f)
-        f.add_argument("--out", metavar="FILE", default=f"{name}.png", help=f"image to write (default {name}.png)")
+        f.add_argument("--out", metavar="FILE", type=_path, default=f"{name}.png", help=f"image to write (default {name}.png)")
         if name in ("activations", "probs"):
             f.add_argument("expr", metavar="EXPR", help="an expression such as 155+339")
         if name == "states":
@@ -136,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, BrokenPipeError):  # `rnncalc ... | head`: the reader left; say nothing
             sys.stdout = open(os.devnull, "w")
             return 141
+        if isinstance(e, OSError) and e.strerror:  # "PATH: No such file or directory", not "[Errno 2] ..."
+            e = f"{e.filename}: {e.strerror}" if e.filename else e.strerror
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -167,12 +181,17 @@ def cmd_train(args) -> int:
         model_cfg = _override(model_cfg, args, ModelConfig)
         train_cfg = _override(train_cfg, args, TrainConfig)
         out = Path(args.out or f"runs/{args.preset}")
-        is_run = (out / "last.json").is_file() or any((out / d / "config.json").is_file()
-                                                       for d in ("best", "final", "interrupted"))
+        resumable = (out / "last.json").is_file()
+        is_run = resumable or any((out / d / "config.json").is_file() for d in ("best", "final", "interrupted"))
         if any((out / name).exists() for name in RUN_ENTRIES) and not (is_run and args.overwrite):
-            raise UserError(f"{out} already holds a run: continue it with --resume {out}, or replace it "
-                            f"with --overwrite" if is_run else f"{out} holds files named like a run's "
-                            f"({', '.join(RUN_ENTRIES)}) but is not an rnncalc run: choose another --out")
+            if resumable:
+                raise UserError(f"{out} already holds a run: continue it with --resume {out}, "
+                                f"or replace it with --overwrite")
+            if is_run:
+                raise UserError(f"{out} holds a run stopped before its first epoch ended (nothing to "
+                                f"resume): replace it with --overwrite, or choose another --out")
+            raise UserError(f"{out} holds files named like a run's ({', '.join(RUN_ENTRIES)}) but is not "
+                            f"an rnncalc run: choose another --out")
         if args.overwrite:
             for name in RUN_ENTRIES:
                 target = out / name
@@ -265,21 +284,72 @@ def cmd_sample(args) -> int:
     return 0
 
 
-def _read_lines(stream) -> Iterator[tuple[str, str | None]]:
-    """A binary stream -> (label, text) per non-blank line, lazily; text is None where the
-    line is not UTF-8. Lines end at '\\n' only (a trailing '\\r' is dropped), so numbers
-    match an editor's; a UTF-8 byte-order mark at the start is ignored."""
-    for i, raw in enumerate(stream, 1):
+def _read_lines(stream) -> Iterator[tuple[str, str | ExpressionError]]:
+    """A binary stream -> (label, text) per non-blank line, lazily; an ExpressionError in place
+    of the text where the line cannot be an expression (not UTF-8, or longer than
+    MAX_LINE_BYTES, which is skipped without being held in memory). Lines end at '\\n' only
+    (a trailing '\\r' is dropped), so numbers match an editor's; a UTF-8 byte-order mark at the
+    start is ignored."""
+    for i in itertools.count(1):
+        raw = stream.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        if len(raw) > MAX_LINE_BYTES:
+            while raw and not raw.endswith(b"\n"):
+                raw = stream.readline(MAX_LINE_BYTES)
+            yield f"line {i}", ExpressionError(f"longer than {MAX_LINE_BYTES:,} bytes")
+            continue
         raw = raw.removesuffix(b"\n").removesuffix(b"\r")
         if i == 1:
             raw = raw.removeprefix(b"\xef\xbb\xbf")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            yield f"line {i}", None
+            yield f"line {i}", ExpressionError("not valid UTF-8 text")
             continue
         if text.strip():
             yield f"line {i}", text
+
+
+def _arrived(items: Iterator, most: int) -> Iterator[list]:
+    """Items in lists of up to `most`: each list holds what has arrived so far. A thread reads
+    ahead, so a pipe that floods is answered in large batches while a person typing, or a
+    program that writes a line and waits, gets each answer at once. The thread stays at most
+    a few lists ahead, so input larger than memory streams through."""
+    ahead: queue.SimpleQueue = queue.SimpleQueue()
+    room = threading.Semaphore(4)  # one permit per `most` items read ahead and not yet taken
+
+    def read() -> None:
+        try:
+            for n, item in enumerate(items):
+                if n % most == 0:
+                    room.acquire()
+                ahead.put(("item", item))
+            ahead.put(("end", None))
+        except BaseException as e:  # an unreadable input: raised again where it is consumed
+            ahead.put(("raise", e))
+
+    threading.Thread(target=read, daemon=True).start()
+    taken = 0
+    while True:
+        chunk, (kind, value) = [], ahead.get()
+        while kind == "item":
+            chunk.append(value)
+            taken += 1
+            if taken % most == 0:
+                room.release()
+            if len(chunk) == most:
+                break
+            try:
+                kind, value = ahead.get_nowait()
+            except queue.Empty:
+                break
+        if chunk:
+            yield chunk
+        if kind == "raise":
+            raise value
+        if kind == "end":
+            return
 
 
 def cmd_calc(args) -> int:
@@ -287,28 +357,26 @@ def cmd_calc(args) -> int:
     if sum(sources) != 1 or ("-" in args.expressions and args.expressions != ["-"]):
         raise UserError("give expressions such as 155+339, or '-' to read stdin, or --file PATH (one of them)")
     calc = Calculator.load(args.model)
-    if args.file:
-        with open(args.file, "rb") as f:
-            return _answer_lines(calc, _read_lines(f), batch=1000)
-    if args.expressions == ["-"]:
+    if args.expressions == ["-"] or args.file == "-":
         if sys.stdin is None:
             raise UserError("standard input is closed")
-        # At a terminal, answer each line as it is typed; from a pipe, in batches.
-        return _answer_lines(calc, _read_lines(sys.stdin.buffer), batch=1 if sys.stdin.isatty() else 1000)
-    return _answer_lines(calc, (("", e) for e in args.expressions), batch=1000)
+        return _answer_lines(calc, _read_lines(sys.stdin.buffer))
+    if args.file:
+        with open(args.file, "rb") as f:
+            return _answer_lines(calc, _read_lines(f))
+    return _answer_lines(calc, (("", e) for e in args.expressions))
 
 
-def _answer_lines(calc: Calculator, labelled, batch: int) -> int:
-    """Answer (label, text) pairs batch by batch, in order: answers on stdout, one error line
-    per bad input on stderr. Returns the exit status."""
+def _answer_lines(calc: Calculator, labelled: Iterator[tuple[str, str | ExpressionError]],
+                  batch: int = 1000) -> int:
+    """Answer (label, text) pairs in order, as they arrive, up to `batch` at a time: answers on
+    stdout, one error line per bad input on stderr. Returns the exit status."""
     failed = 0
-    chunk = list(itertools.islice(labelled, batch))
-    while chunk:
-        good = [text for _, text in chunk if text is not None]
-        answers = iter(calc.try_many(good))
+    for chunk in _arrived(labelled, batch):
+        answers = iter(calc.try_many([text for _, text in chunk if isinstance(text, str)]))
         for label, text in chunk:
             where = f"{label}: " if label else ""
-            result = ExpressionError("not valid UTF-8 text") if text is None else next(answers)
+            result = next(answers) if isinstance(text, str) else text
             if isinstance(result, str) and not result:
                 result = ExpressionError(f"{text!r}: the model gave an empty answer (is it trained?)")
             if isinstance(result, ExpressionError):
@@ -318,7 +386,6 @@ def _answer_lines(calc: Calculator, labelled, batch: int) -> int:
             else:
                 print(result)
         sys.stdout.flush()
-        chunk = list(itertools.islice(labelled, batch))
     return EXIT_USAGE if failed else 0
 
 
@@ -343,7 +410,7 @@ def cmd_viz(args) -> int:
         history = ckpt.metrics.get("history")
         if not isinstance(history, list) or not history:
             raise UserError(f"{args.model or pretrained_path()}: this checkpoint has no training history "
-                            f"to plot (checkpoints written by `rnncalc train` have one)")
+                            f"to plot (a run's best/, final/ and epochs/NNNN/ have one once an epoch ends)")
         fig = viz.curves(history)
     elif args.figure == "activations":
         fig = viz.activations(probe.activations(model, task, vocab, args.expr))

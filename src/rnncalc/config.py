@@ -31,7 +31,8 @@ class _Config:
         names = {f.name for f in fields(cls)}
         unknown, missing = sorted(set(d) - names), sorted(names - set(d))
         if unknown or missing:
-            raise ConfigError(f"{cls.__name__}: unknown keys {unknown}, missing keys {missing}")
+            problems = [f"{what} keys {keys}" for what, keys in (("unknown", unknown), ("missing", missing)) if keys]
+            raise ConfigError(f"{cls.__name__}: {', '.join(problems)}")
         return cls(**d)
 
     def replace(self, **changes):

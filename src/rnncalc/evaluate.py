@@ -47,8 +47,8 @@ class Metrics:
     def to_dict(self) -> dict:
         d = asdict(self)
         d.update(accuracy=self.accuracy, per_second=self.per_second)
-        if self.teacher_forced_wrong is not None:
-            d["teacher_forced_accuracy"] = 1.0 - self.teacher_forced_wrong / self.n
+        d["teacher_forced_accuracy"] = (None if self.teacher_forced_wrong is None or not self.n
+                                        else 1.0 - self.teacher_forced_wrong / self.n)
         return d
 
 

@@ -62,13 +62,14 @@ class TrainResult:
 
 def train(task: TaskConfig, model_cfg: ModelConfig, cfg: TrainConfig, *, out: str | Path | None = None,
           resume: bool = False, logdir: str | Path | None = None, log: Callable[[str], None] = print,
-          progress: bool = True, on_epoch: Callable[[Seq2Seq, dict], None] | None = None) -> TrainResult:
+          progress: bool | None = None, on_epoch: Callable[[Seq2Seq, dict], None] | None = None) -> TrainResult:
     """Train a model; with `out`, save `out/best` (lowest free-running test error), `out/final`,
     and after every epoch the state to continue from (`resume=True` continues it).
 
     on_epoch(model, row) runs after each epoch's evaluation with the kept model (the
     weights' moving average when cfg.ema_decay > 0); its time is left out of the
-    reported training seconds.
+    reported training seconds. `progress` shows tqdm bars; by default only when stderr is a
+    terminal, so that logs do not fill with them.
     """
     vocab = Vocab()
     if model_cfg.vocab_size != len(vocab):
@@ -111,7 +112,7 @@ def train(task: TaskConfig, model_cfg: ModelConfig, cfg: TrainConfig, *, out: st
                 data = make_batch(draw_training(task, cfg, splits.held_out, data_rng), task, vocab)
             order = epoch_order(len(data), data_rng)
             bar = tqdm(order.split(cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
-                       disable=not progress, leave=False)
+                       disable=None if progress is None else not progress, leave=False)  # None: if a tty
             for i, idx in enumerate(bar):
                 for group in opt.param_groups:
                     group["lr"] = lr_at((epoch - 1) * steps_per_epoch + i, total_steps, cfg)
