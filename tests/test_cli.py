@@ -310,3 +310,22 @@ def test_arrived_reads_only_a_few_batches_ahead():
     next(chunks)
     time.sleep(0.3)  # time enough to read all 10^6 if nothing held the reader back
     assert len(produced) <= 5 * 100 + 1  # 4 batches waiting, the one taken, and the item held back
+
+
+@pytest.mark.parametrize("source", [["-"], ["--file", "/dev/stdin"]])
+def test_ctrl_c_while_waiting_for_input_exits_cleanly(source):
+    """The reading thread is blocked in a read when Python exits: no hang, no 'Fatal Python error'."""
+    import signal
+
+    with subprocess.Popen([sys.executable, "-m", "rnncalc", "calc", *source], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        proc.stdin.write("1+1\n")
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        assert ready and proc.stdout.readline() == "2\n"
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        finally:
+            proc.kill()
+        assert (proc.returncode, proc.stderr.read()) == (130, "error: interrupted\n")

@@ -311,6 +311,24 @@ def _read_lines(stream) -> Iterator[tuple[str, str | ExpressionError]]:
             yield f"line {i}", text
 
 
+def _file_lines(path: str) -> Iterator[tuple[str, str | ExpressionError]]:
+    """`_read_lines` of a file, opened and closed by whoever iterates: `_arrived`'s thread, so
+    that the main thread never waits to close a file (a FIFO, /dev/stdin) that the thread is
+    blocked reading."""
+    with open(path, "rb") as f:
+        yield from _read_lines(f)
+
+
+def _own_reader(stdin):
+    """A binary reader of stdin's file descriptor that is not sys.stdin.buffer: the thread in
+    `_arrived` may be blocked reading it when Python exits (after Ctrl-C, say), and Python's
+    shutdown would then wait for sys.stdin.buffer's lock and abort."""
+    try:
+        return open(stdin.fileno(), "rb", closefd=False)
+    except (AttributeError, OSError, ValueError):  # not backed by a descriptor (a test's StringIO)
+        return stdin.buffer
+
+
 def _arrived(items: Iterator, most: int) -> Iterator[list]:
     """Items in lists of up to `most`: each list holds what has arrived so far. A thread reads
     ahead, so a pipe that floods is answered in large batches while a person typing, or a
@@ -360,10 +378,9 @@ def cmd_calc(args) -> int:
     if args.expressions == ["-"] or args.file == "-":
         if sys.stdin is None:
             raise UserError("standard input is closed")
-        return _answer_lines(calc, _read_lines(sys.stdin.buffer))
+        return _answer_lines(calc, _read_lines(_own_reader(sys.stdin)))
     if args.file:
-        with open(args.file, "rb") as f:
-            return _answer_lines(calc, _read_lines(f))
+        return _answer_lines(calc, _file_lines(args.file))
     return _answer_lines(calc, (("", e) for e in args.expressions))
 
 
