@@ -329,3 +329,8 @@ def test_ctrl_c_while_waiting_for_input_exits_cleanly(source):
         finally:
             proc.kill()
         assert (proc.returncode, proc.stderr.read()) == (130, "error: interrupted\n")
+
+
+def test_closed_stdout_is_a_one_line_error():
+    proc = subprocess.run(f"{sys.executable} -m rnncalc calc 1+1 >&-", shell=True, stderr=subprocess.PIPE, text=True)
+    assert (proc.returncode, proc.stderr) == (2, "error: standard output is closed\n")

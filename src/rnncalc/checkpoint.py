@@ -173,9 +173,9 @@ def load(directory: str | os.PathLike) -> Checkpoint:
         detail = "; ".join(line.strip() for line in str(e).splitlines()[1:3] if line.strip())
         raise CheckpointError(f"{weights}: not valid weights for its config.json: {first}"
                               + (f" {detail}" if detail else "")) from None
-    bad = [name for name, t in model.state_dict().items() if not torch.isfinite(t).all()]
+    bad = [name for name, t in model.named_parameters() if not torch.isfinite(t).all()]  # shared ones once
     if bad:
-        raise CheckpointError(f"{weights}: {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} hold NaN or "
-                              f"infinite values; a model saved after its training diverged cannot answer")
+        raise CheckpointError(f"{weights}: NaN or infinite values in {', '.join(bad[:3])}"
+                              f"{' ...' if len(bad) > 3 else ''}; a model whose training diverged cannot answer")
     model.eval()
     return Checkpoint(model, task, train_cfg, vocab, meta["metrics"])

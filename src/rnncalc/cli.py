@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     try:
+        if sys.stdout is None:  # started with stdout closed (`>&-`): answers would have nowhere to go
+            raise UserError("standard output is closed")
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except (UserError, ValueError, OSError) as e:
