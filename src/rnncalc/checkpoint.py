@@ -22,7 +22,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_model
 
-from .config import ConfigError, ModelConfig, TaskConfig, TrainConfig
+from .config import ConfigError, ModelConfig, TaskConfig, TrainConfig, key_problems
 from .model import Seq2Seq
 from .vocab import Vocab, VocabError
 
@@ -124,10 +124,9 @@ def read_config(directory: str | os.PathLike) -> dict:
     expected = {"format_version", "vocab", "task", "model", "train", "metrics", "torch_version", "weights_sha256"}
     if version >= 2:
         expected.add("config_sha256")
-    if set(meta) != expected:
-        problems = [f"{what} keys {keys}" for what, keys in (("unknown", sorted(set(meta) - expected)),
-                                                              ("missing", sorted(expected - set(meta)))) if keys]
-        raise CheckpointError(f"{path}: {', '.join(problems)}")
+    problems = key_problems(meta, expected)
+    if problems:
+        raise CheckpointError(f"{path}: {problems}")
     if not isinstance(meta["metrics"], dict):
         raise CheckpointError(f"{path}: 'metrics' must be a JSON object")
     return meta

@@ -8,12 +8,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import queue
 import re
-import threading
-import os
 import shutil
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,7 +203,7 @@ def cmd_train(args) -> int:
     print(f"model: {model_cfg}\ntrain: {train_cfg}", flush=True)
     try:
         result = train(task, model_cfg, train_cfg, out=out, resume=bool(args.resume), logdir=logdir,
-                       progress=not args.quiet and sys.stderr.isatty())
+                       progress=False if args.quiet else None)  # None: bars on a terminal only
     except KeyboardInterrupt:
         try:
             done = f"after epoch {last_checkpoint_dir(out).name.lstrip('0')}"

@@ -18,6 +18,12 @@ class ConfigError(ValueError):
 SAMPLINGS = ("uniform", "balanced", "mixed", "notebook")
 
 
+def key_problems(given, expected: set[str]) -> str:
+    """'unknown keys [...], missing keys [...]' naming only what is wrong; '' when the keys match."""
+    unknown, missing = sorted(set(given) - expected), sorted(expected - set(given))
+    return ", ".join(f"{what} keys {keys}" for what, keys in (("unknown", unknown), ("missing", missing)) if keys)
+
+
 class _Config:
     """Shared to_dict/from_dict for the frozen config dataclasses below."""
 
@@ -28,11 +34,9 @@ class _Config:
     def from_dict(cls, d: dict):
         if not isinstance(d, dict):
             raise ConfigError(f"{cls.__name__} must be a JSON object, got {type(d).__name__}")
-        names = {f.name for f in fields(cls)}
-        unknown, missing = sorted(set(d) - names), sorted(names - set(d))
-        if unknown or missing:
-            problems = [f"{what} keys {keys}" for what, keys in (("unknown", unknown), ("missing", missing)) if keys]
-            raise ConfigError(f"{cls.__name__}: {', '.join(problems)}")
+        problems = key_problems(d, {f.name for f in fields(cls)})
+        if problems:
+            raise ConfigError(f"{cls.__name__}: {problems}")
         return cls(**d)
 
     def replace(self, **changes):
